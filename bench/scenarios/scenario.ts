@@ -1,0 +1,113 @@
+// What every scenario shares: the context it runs in, its result, and the
+// bounded parallel login of many accounts.
+import { XmppConnection, type LoginOptions, type Negotiated } from '../loadgen/connection.ts';
+import { cpuSecondsBetween, machineCpuSeconds, type RunningServer } from '../targets/server.ts';
+
+export interface ScenarioContext {
+  server: RunningServer;
+  usernames: string[];
+  /** Login options for one account (the key cache is already primed). */
+  loginOptions: (username: string) => LoginOptions;
+  parallel: number;
+}
+
+export interface ScenarioResult {
+  /** Numeric figures by name; bench/run.ts knows their labels and units. */
+  figures: Record<string, number>;
+  negotiated: Negotiated | undefined;
+  failures: number;
+  firstError: string | undefined;
+}
+
+export interface Scenario {
+  readonly name: string;
+  accountsNeeded(): number;
+  run(context: ScenarioContext): Promise<ScenarioResult>;
+}
+
+/** Per-login bound, and the bound for logging in all accounts of one scenario. */
+export const LOGIN_TIMEOUT_MS = 30_000;
+export const LOGIN_PHASE_LIMIT_MS = 120_000;
+
+export interface LoginBatch {
+  /** Index-aligned with the usernames; undefined where the login failed. */
+  connections: (XmppConnection | undefined)[];
+  latenciesMs: number[];
+  failures: number;
+  firstError: string | undefined;
+}
+
+/** Logs in every account of the context with its `parallel` connectors. */
+export async function loginAll(context: ScenarioContext): Promise<LoginBatch> {
+  const connections: (XmppConnection | undefined)[] = new Array(context.usernames.length).fill(undefined);
+  const latenciesMs: number[] = [];
+  const outcome = await inParallel(context.usernames.length, context.parallel, async (index) => {
+    const started = performance.now();
+    connections[index] = await XmppConnection.login(context.loginOptions(context.usernames[index]!));
+    latenciesMs.push(performance.now() - started);
+  });
+  return { connections, latenciesMs, ...outcome };
+}
+
+/**
+ * Runs task(0..count-1) with at most `parallel` at a time; tasks not started
+ * within LOGIN_PHASE_LIMIT_MS count as failed, so a stalled server cannot hold the bench.
+ */
+export async function inParallel(
+  count: number,
+  parallel: number,
+  task: (index: number) => Promise<void>,
+): Promise<{ failures: number; firstError: string | undefined }> {
+  const deadline = Date.now() + LOGIN_PHASE_LIMIT_MS;
+  let next = 0;
+  let failures = 0;
+  let firstError: string | undefined;
+  const worker = async (): Promise<void> => {
+    while (next < count) {
+      const index = next++;
+      try {
+        if (Date.now() > deadline) throw new Error(`not started within ${LOGIN_PHASE_LIMIT_MS} ms`);
+        await task(index);
+      } catch (error) {
+        failures++;
+        firstError ??= (error as Error).message;
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(parallel, count) }, worker));
+  return { failures, firstError };
+}
+
+/**
+ * Server and load generator CPU over a measured window, and what the rest of
+ * the machine used meanwhile: other work on a shared machine disturbs figures.
+ */
+export class CpuMeter {
+  private readonly serverBefore: Map<number, number>;
+  private readonly loadgenBefore = process.cpuUsage();
+  private readonly machineBefore = machineCpuSeconds();
+
+  constructor(private readonly server: RunningServer) {
+    this.serverBefore = server.cpuSnapshot();
+  }
+
+  read(): { serverCpuSeconds: number; loadgenCpuSeconds: number; otherCpuSeconds: number } {
+    const loadgen = process.cpuUsage(this.loadgenBefore);
+    const serverCpuSeconds = cpuSecondsBetween(this.serverBefore, this.server.cpuSnapshot());
+    const loadgenCpuSeconds = (loadgen.user + loadgen.system) / 1e6;
+    const machine = machineCpuSeconds() - this.machineBefore;
+    // Clock-tick rounding can make a small negative difference.
+    return { serverCpuSeconds, loadgenCpuSeconds, otherCpuSeconds: Math.max(0, machine - serverCpuSeconds - loadgenCpuSeconds) };
+  }
+}
+
+/** Nearest-rank percentile. */
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return Number.NaN;
+  const sorted = Float64Array.from(values).sort();
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export function closeAll(connections: (XmppConnection | undefined)[]): void {
+  for (const c of connections) c?.close();
+}

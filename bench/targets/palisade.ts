@@ -1,0 +1,79 @@
+// Palisade, driven through its own CLI from this checkout, as an admin would.
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import YAML from 'yaml';
+import type { ServerSetup, Target } from './target.ts';
+
+const execFileAsync = promisify(execFile);
+const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CLI = join(REPO, 'src', 'cli', 'main.ts');
+
+function cliArgs(...args: string[]): string[] {
+  return ['--import', 'tsx', CLI, ...args];
+}
+
+async function cli(...args: string[]): Promise<void> {
+  try {
+    await execFileAsync(process.execPath, cliArgs(...args), { cwd: REPO, timeout: 120_000, maxBuffer: 16 << 20 });
+  } catch (error) {
+    const e = error as { stderr?: string; stdout?: string; message: string };
+    throw new Error(`palisade ${args[0]} failed: ${(e.stderr || e.stdout || e.message).trim().slice(-2000)}`);
+  }
+}
+
+export const palisade: Target = {
+  name: 'palisade',
+
+  async availability() {
+    return existsSync(CLI) ? undefined : `its CLI (${CLI}) does not exist yet`;
+  },
+
+  async version() {
+    const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+    try {
+      const { stdout } = await execFileAsync('git', ['-C', REPO, 'describe', '--always', '--dirty'], { timeout: 10_000 });
+      return `${pkg.version} (${stdout.trim()})`;
+    } catch {
+      return pkg.version;
+    }
+  },
+
+  async prepare(setup) {
+    await cli('init', '--domain', setup.domain, '--dir', setup.dir);
+    const file = configFile(setup);
+    const doc = YAML.parseDocument(await readFile(file, 'utf8'));
+    doc.setIn(['listeners', 'c2s', 'address'], '127.0.0.1');
+    doc.setIn(['listeners', 'c2s', 'port'], setup.ports.starttls);
+    doc.setIn(['listeners', 'c2s_direct_tls', 'address'], '127.0.0.1');
+    doc.setIn(['listeners', 'c2s_direct_tls', 'port'], setup.ports.directTls);
+    doc.setIn(['listeners', 'https', 'enabled'], false);
+    doc.setIn(['auth', 'scram_iterations'], setup.iterations);
+    // Optional keys are set only where the template has them: an unknown key stops start-up.
+    // The same certificate and log level as the other targets keep the comparison fair.
+    if (doc.hasIn(['tls', 'cert_file']) && doc.hasIn(['tls', 'key_file'])) {
+      doc.setIn(['tls', 'cert_file'], setup.certificate.cert);
+      doc.setIn(['tls', 'key_file'], setup.certificate.key);
+    }
+    if (doc.hasIn(['logging', 'level'])) doc.setIn(['logging', 'level'], 'warn');
+    await writeFile(file, doc.toString());
+
+    const users = join(setup.dir, 'bench-users.csv');
+    await writeFile(users, setup.usernames.map((u) => `${u}@${setup.domain},${setup.password}\n`).join(''));
+    await cli('user', 'import', users, '--config', file);
+  },
+
+  spawn(setup): ChildProcess {
+    return spawn(process.execPath, cliArgs('start', '--config', configFile(setup)), {
+      cwd: REPO,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+  },
+};
+
+function configFile(setup: ServerSetup): string {
+  return join(setup.dir, 'palisade.yaml');
+}

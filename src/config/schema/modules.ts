@@ -1,0 +1,22 @@
+import { z } from 'zod';
+
+/** The modules a fresh configuration loads, with the comment the template gives each. */
+export const DEFAULT_MODULES: Readonly<Record<string, string>> = {
+  disco: 'service discovery (XEP-0030)',
+  ping: 'XMPP ping (XEP-0199)',
+  version: 'software version (XEP-0092)',
+  message: 'one-to-one messages (RFC 6121)',
+};
+
+// Only the shape is checked here: each module validates its own options with
+// its own schema when the module loader loads it (see validateSection).
+export const modules = z
+  .record(
+    z.string().regex(/^[a-z][a-z0-9]*(-[a-z0-9]+)*$/, {
+      error: 'module ids are kebab-case: lowercase letters and digits, words joined by single hyphens',
+    }),
+    z.looseObject({}).nullable(),
+  )
+  // A function, so no two parses share (and could mutate) the same option objects.
+  .default(() => Object.fromEntries(Object.keys(DEFAULT_MODULES).map((id) => [id, {}])))
+  .describe('modules to load: module id -> its options (null or {} = the defaults)');

@@ -1,0 +1,107 @@
+// The module API: a feature is one folder whose index.ts exports a definition;
+// setup() only registers, through the context, so everything it registered is
+// tracked and removed again on unload without the module's own code.
+import type { Logger } from 'pino';
+import type { z } from 'zod';
+import type { Element } from '../xmpp/element.ts';
+import type { JID } from '../xmpp/jid.ts';
+import type { Verdict } from '../policy/types.ts';
+import type { ClientSession } from './session.ts';
+import type { SessionRegistry } from './sessions.ts';
+import type { Storage } from '../storage/types.ts';
+
+/** Where a stanza is addressed, as the router resolved it. */
+export type RouteTarget = 'host' | 'bare' | 'full' | 'remote';
+
+export interface RouteContext {
+  from: JID;
+  to: JID;
+  target: RouteTarget;
+  /** The sending session, when a client sent it. */
+  origin: ClientSession | undefined;
+  verdict: Verdict;
+}
+
+export type StanzaKind = 'message' | 'presence' | 'iq';
+export type StanzaEvent = `${StanzaKind}/${RouteTarget}`;
+
+/** Returns true when it handled the stanza; later handlers and the default then don't run. */
+export type StanzaHook = (stanza: Element, route: RouteContext) => boolean | Promise<boolean>;
+
+/**
+ * An iq get/set handler. It returns the payload of the result (or nothing for
+ * an empty result) and throws StanzaError to answer with an error.
+ */
+export type IqHandler = (iq: Element, route: RouteContext) => Element | void | Promise<Element | void>;
+
+export interface IqSpec {
+  type: 'get' | 'set';
+  ns: string;
+  /** Payload element name; any name in the namespace when omitted. */
+  name?: string;
+  /** 'host': addressed to the server's domain; 'account': to an account's bare JID (or no 'to', meaning the sender's own). */
+  targets: readonly ('host' | 'account')[];
+}
+
+export interface ServerEvents {
+  'session-bound': [session: ClientSession];
+  'session-closed': [session: ClientSession];
+  stopping: [];
+}
+
+export interface ServerInfo {
+  readonly name: string;
+  readonly version: string;
+  readonly startedAt: Date;
+}
+
+export interface ModuleContext<Options> {
+  readonly id: string;
+  readonly options: Options;
+  readonly host: string;
+  readonly log: Logger;
+  readonly server: ServerInfo;
+  readonly sessions: SessionRegistry;
+  readonly storage: Storage;
+  iq(spec: IqSpec, handler: IqHandler): void;
+  hook(event: StanzaEvent, handler: StanzaHook, priority?: number): void;
+  on<E extends keyof ServerEvents>(event: E, listener: (...args: ServerEvents[E]) => void): void;
+  provide<T>(name: string, service: T): void;
+  use<T>(name: string): T;
+  /** Routes a stanza the server itself sends (from the host or an account it acts for). */
+  send(stanza: Element): Promise<void>;
+  /** Repeats fn every ms until the module unloads. */
+  every(ms: number, fn: () => void): void;
+  /** Host and account disco features/identities (what disco answers). */
+  readonly disco: DiscoRegistry;
+}
+
+export interface DiscoIdentity {
+  category: string;
+  type: string;
+  name?: string;
+}
+
+export interface DiscoRegistry {
+  hostFeatures(): string[];
+  accountFeatures(): string[];
+  hostIdentities(): DiscoIdentity[];
+}
+
+export interface ModuleDefinition<Options = Record<string, never>> {
+  id: string;
+  description: string;
+  dependsOn?: readonly string[];
+  /** zod schema for the module's options section (modules.<id>), with defaults. */
+  options?: z.ZodType<Options>;
+  hostFeatures?: readonly string[];
+  accountFeatures?: readonly string[];
+  hostIdentities?: readonly DiscoIdentity[];
+  /** Policy actions this module asks the decision point about. */
+  actions?: readonly string[];
+  setup(ctx: ModuleContext<Options>): void | Promise<void>;
+}
+
+export function defineModule<Options>(def: ModuleDefinition<Options>): ModuleDefinition<Options> {
+  return def;
+}

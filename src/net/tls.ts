@@ -1,0 +1,115 @@
+// TLS for every listener: one secure context (TLS 1.2+ with modern AEAD suites),
+// a self-signed certificate created on first start when none is configured, and
+// the tls-server-end-point channel binding of the served certificate.
+import { X509Certificate, createHash } from 'node:crypto';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createSecureContext, type SecureContext, type SecureContextOptions, type TlsOptions } from 'node:tls';
+import { createSelfSigned, endPointHashAlgorithm } from './x509.ts';
+
+/** ECDHE with AEAD only for TLS 1.2; TLS 1.3 suites are all modern. */
+const TLS12_CIPHERS = [
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+
+export type TlsMinVersion = 'TLSv1.2' | 'TLSv1.3';
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  /** True when this start created them. */
+  created: boolean;
+}
+
+export class TlsProvider {
+  readonly files: TlsFiles;
+  private readonly minVersion: TlsMinVersion;
+  private ctx: SecureContext;
+  private endPoint: Buffer;
+
+  private constructor(files: TlsFiles, minVersion: TlsMinVersion) {
+    this.files = files;
+    this.minVersion = minVersion;
+    const { ctx, endPoint } = this.build();
+    this.ctx = ctx;
+    this.endPoint = endPoint;
+  }
+
+  static open(opts: {
+    domain: string;
+    dataDir: string;
+    certFile?: string | null;
+    keyFile?: string | null;
+    minVersion: TlsMinVersion;
+  }): TlsProvider {
+    if (opts.certFile && opts.keyFile) {
+      return new TlsProvider({ certFile: opts.certFile, keyFile: opts.keyFile, created: false }, opts.minVersion);
+    }
+    const certFile = join(opts.dataDir, 'tls', `${opts.domain}.crt`);
+    const keyFile = join(opts.dataDir, 'tls', `${opts.domain}.key`);
+    let created = false;
+    if (!existsSync(certFile) || !existsSync(keyFile)) {
+      writeSelfSigned(opts.domain, certFile, keyFile);
+      created = true;
+    }
+    return new TlsProvider({ certFile, keyFile, created }, opts.minVersion);
+  }
+
+  context(): SecureContext {
+    return this.ctx;
+  }
+
+  /**
+   * Options for a direct-TLS listener (XEP-0368). Node's tls.Server builds its
+   * own context from these (it does not use a `secureContext` option), and a
+   * reload goes through server.setSecureContext(contextOptions()).
+   */
+  serverOptions(alpn: string[]): TlsOptions {
+    return { ...this.contextOptions(), ALPNProtocols: alpn };
+  }
+
+  contextOptions(): SecureContextOptions {
+    return {
+      cert: readFileSync(this.files.certFile, 'utf8'),
+      key: readFileSync(this.files.keyFile, 'utf8'),
+      minVersion: this.minVersion,
+      ciphers: TLS12_CIPHERS,
+      honorCipherOrder: true,
+    };
+  }
+
+  /** RFC 5929 tls-server-end-point: hash of our certificate with its signature hash (MD5/SHA-1 → SHA-256). */
+  endPointBinding(): Buffer {
+    return this.endPoint;
+  }
+
+  /** Re-reads the certificate files (sessions already established keep theirs). */
+  reload(): void {
+    const { ctx, endPoint } = this.build();
+    this.ctx = ctx;
+    this.endPoint = endPoint;
+  }
+
+  private build(): { ctx: SecureContext; endPoint: Buffer } {
+    const options = this.contextOptions();
+    return { ctx: createSecureContext(options), endPoint: endPointHash(options.cert as string) };
+  }
+}
+
+function endPointHash(pem: string): Buffer {
+  const der = new X509Certificate(pem).raw;
+  return createHash(endPointHashAlgorithm(der)).update(der).digest();
+}
+
+function writeSelfSigned(domain: string, certFile: string, keyFile: string): void {
+  const { certPem, keyPem } = createSelfSigned(domain);
+  mkdirSync(dirname(certFile), { recursive: true, mode: 0o700 });
+  writeFileSync(keyFile, keyPem, { mode: 0o600 });
+  chmodSync(keyFile, 0o600);
+  writeFileSync(certFile, certPem);
+}

@@ -1,0 +1,16 @@
+// The storage contract: one suite that every backend must pass.
+import { describe } from 'node:test';
+import { accountsContract } from './accounts.ts';
+import { auditContract } from './audit.ts';
+import type { ContractTarget } from './harness.ts';
+import { lifecycleContract } from './lifecycle.ts';
+
+export type { ContractTarget } from './harness.ts';
+
+export function storageContract(name: string, target: ContractTarget): void {
+  describe(name, () => {
+    describe('lifecycle', () => lifecycleContract(target));
+    describe('accounts', () => accountsContract(target));
+    describe('audit', () => auditContract(target));
+  });
+}

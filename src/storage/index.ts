@@ -1,0 +1,122 @@
+// Opening storage: pick the dialect, refuse a database newer than this code,
+// apply pending migrations, and hand out the stores.
+import { resolve } from 'node:path';
+import { Migrator, type Kysely } from 'kysely';
+import { KyselyAccountStore } from './accounts.ts';
+import { KyselyAuditStore } from './audit.ts';
+import { MIGRATION_NAMES, migrationProvider } from './migrations/index.ts';
+import { createPostgresDb } from './postgres.ts';
+import { createSqliteDb } from './sqlite.ts';
+import {
+  SchemaTooNewError,
+  type Backend,
+  type Database,
+  type OpenOptions,
+  type Storage,
+  type StorageConfig,
+} from './types.ts';
+
+export * from './types.ts';
+
+/** The schema version this build migrates to. */
+export const CODE_SCHEMA_VERSION = MIGRATION_NAMES.length;
+
+// Kysely's default; named here because we read it before the Migrator runs.
+const MIGRATION_TABLE = 'kysely_migration';
+
+export async function openStorage(cfg: StorageConfig, opts: OpenOptions = {}): Promise<Storage> {
+  const db = cfg.backend === 'sqlite' ? createSqliteDb(cfg.path) : createPostgresDb(cfg.url, cfg.poolSize, opts.onError);
+  try {
+    await refuseNewerSchema(db);
+    if (opts.migrate ?? true) await migrate(db, cfg.backend);
+  } catch (err) {
+    await db.destroy();
+    throw err;
+  }
+  return new KyselyStorage(cfg.backend, db);
+}
+
+/**
+ * The `storage` section of the config file after validation (src/config/schema/storage.ts),
+ * where PALISADE_POSTGRES_URL has already replaced postgres_url.
+ */
+export interface StorageSection {
+  backend: Backend;
+  sqlite_path: string;
+  postgres_url: string | null;
+}
+
+/** The openStorage() config for a validated section; sqlite_path is relative to data_dir. */
+export function resolveStorageConfig(section: StorageSection, dataDir: string): StorageConfig {
+  if (section.backend === 'sqlite') {
+    const p = section.sqlite_path;
+    return { backend: 'sqlite', path: p === ':memory:' ? p : resolve(dataDir, p) };
+  }
+  // The config schema already refuses this; checked again for callers that skip it.
+  if (!section.postgres_url) throw new Error("storage.postgres_url is required when storage.backend is 'postgres'");
+  return { backend: 'postgres', url: section.postgres_url };
+}
+
+class KyselyStorage implements Storage {
+  readonly accounts: KyselyAccountStore;
+  readonly audit: KyselyAuditStore;
+  #closing: Promise<void> | undefined;
+
+  constructor(
+    readonly backend: Backend,
+    readonly db: Kysely<Database>,
+  ) {
+    this.accounts = new KyselyAccountStore(db);
+    this.audit = new KyselyAuditStore(db);
+  }
+
+  async schemaVersion(): Promise<number> {
+    return (await appliedMigrations(this.db)).length;
+  }
+
+  async getMeta(key: string): Promise<string | undefined> {
+    const row = await this.db.selectFrom('meta').select('value').where('key', '=', key).executeTakeFirst();
+    return row?.value;
+  }
+
+  async setMeta(key: string, value: string): Promise<void> {
+    await this.db
+      .insertInto('meta')
+      .values({ key, value })
+      .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+      .execute();
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.db.destroy();
+    return this.#closing;
+  }
+}
+
+async function appliedMigrations(db: Kysely<Database>): Promise<string[]> {
+  const tables = await db.introspection.getTables({ withInternalKyselyTables: true });
+  if (!tables.some((t) => t.name === MIGRATION_TABLE)) return [];
+  const rows = await db
+    .withTables<{ [MIGRATION_TABLE]: { name: string } }>()
+    .selectFrom(MIGRATION_TABLE)
+    .select('name')
+    .execute();
+  return rows.map((r) => r.name);
+}
+
+async function refuseNewerSchema(db: Kysely<Database>): Promise<void> {
+  const applied = await appliedMigrations(db);
+  const unknown = applied.filter((name) => !MIGRATION_NAMES.includes(name)).sort();
+  if (unknown.length > 0) throw new SchemaTooNewError(applied.length, CODE_SCHEMA_VERSION, unknown);
+}
+
+async function migrate(db: Kysely<Database>, backend: Backend): Promise<void> {
+  const migrator = new Migrator({ db, provider: migrationProvider(backend) });
+  const { error, results } = await migrator.migrateToLatest();
+  if (error === undefined) return;
+  // A newer Palisade may have migrated the database while we were starting.
+  await refuseNewerSchema(db);
+  const failed = results?.find((r) => r.status === 'Error')?.migrationName;
+  const why = error instanceof Error ? error.message : String(error);
+  throw new Error(`storage migration ${failed ? `${failed} ` : ''}failed: ${why}`, { cause: error });
+}

@@ -1,0 +1,57 @@
+// The storage contract on SQLite (a file, and ':memory:'), plus SQLite's own settings.
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, test } from 'node:test';
+import { sql } from 'kysely';
+import { storageContract } from './contract/index.ts';
+import { openStorage } from './index.ts';
+
+const dir = mkdtempSync(join(tmpdir(), 'palisade-storage-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+let n = 0;
+// A nested path, so every open also proves the parent folder is created.
+const newFile = () => join(dir, `db${++n}`, 'data', 'palisade.db');
+
+storageContract('sqlite file', {
+  newDatabase: async () => ({ backend: 'sqlite', path: newFile() }),
+  reopenable: true,
+  // The last connection's close checkpoints the WAL and deletes it.
+  isReleased: async (cfg) => cfg.backend === 'sqlite' && !existsSync(`${cfg.path}-wal`),
+});
+
+storageContract('sqlite :memory:', {
+  newDatabase: async () => ({ backend: 'sqlite', path: ':memory:' }),
+  reopenable: false,
+});
+
+test('sqlite runs in WAL mode with synchronous=NORMAL, foreign keys and a busy timeout', async () => {
+  const s = await openStorage({ backend: 'sqlite', path: newFile() });
+  try {
+    const pragma = async (name: string) =>
+      Object.values((await sql<Record<string, unknown>>`${sql.raw(`pragma ${name}`)}`.execute(s.db)).rows[0] ?? {})[0];
+    assert.equal(await pragma('journal_mode'), 'wal');
+    assert.equal(await pragma('synchronous'), 1); // NORMAL
+    assert.equal(await pragma('foreign_keys'), 1);
+    assert.equal(await pragma('busy_timeout'), 5000);
+  } finally {
+    await s.close();
+  }
+});
+
+test('sqlite tables are STRICT: a wrongly typed value is refused', async () => {
+  const s = await openStorage({ backend: 'sqlite', path: ':memory:' });
+  try {
+    await assert.rejects(
+      sql`insert into accounts (domain, localpart, created_at, disabled, is_admin) values ('d', 'l', 'yesterday', 0, 0)`.execute(s.db),
+      /cannot store TEXT value in INTEGER column/,
+    );
+    await assert.rejects(
+      sql`insert into accounts (domain, localpart, created_at, disabled, is_admin) values ('d', 'l', 0, 2, 0)`.execute(s.db),
+      /CHECK constraint failed/,
+    );
+  } finally {
+    await s.close();
+  }
+});

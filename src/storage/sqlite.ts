@@ -1,0 +1,103 @@
+// SQLite dialect setup: better-sqlite3 under Kysely, with the pragmas and the
+// value conversions the dialect-neutral stores rely on.
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import SqliteDatabase from 'better-sqlite3';
+import {
+  CompiledQuery,
+  Kysely,
+  OperationNodeTransformer,
+  SqliteAdapter,
+  SqliteDialect,
+  SqliteDriver,
+  type DatabaseConnection,
+  type KyselyPlugin,
+  type PluginTransformQueryArgs,
+  type PluginTransformResultArgs,
+  type PrimitiveValueListNode,
+  type QueryResult,
+  type RootOperationNode,
+  type SqliteDialectConfig,
+  type UnknownRow,
+  type ValueNode,
+} from 'kysely';
+import type { Database } from './types.ts';
+
+/** How long a writer waits for another process's write lock before failing. */
+const BUSY_TIMEOUT_MS = 5000;
+
+export function createSqliteDb(path: string): Kysely<Database> {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const sqlite = new SqliteDatabase(path, { timeout: BUSY_TIMEOUT_MS });
+  try {
+    if (path !== ':memory:') {
+      const mode = sqlite.pragma('journal_mode = WAL', { simple: true });
+      if (mode !== 'wal') throw new Error(`SQLite refused WAL mode for ${path} (got ${String(mode)})`);
+    }
+    // In WAL mode NORMAL loses nothing on a process crash (only on power loss or
+    // an OS crash may the last commits roll back), at a fraction of FULL's fsyncs.
+    sqlite.pragma('synchronous = NORMAL');
+    sqlite.pragma('foreign_keys = ON');
+  } catch (err) {
+    sqlite.close();
+    throw err;
+  }
+  return new Kysely<Database>({ dialect: new PalisadeSqliteDialect({ database: sqlite }), plugins: [new SqliteValuesPlugin()] });
+}
+
+class PalisadeSqliteDialect extends SqliteDialect {
+  readonly #config: SqliteDialectConfig;
+  constructor(config: SqliteDialectConfig) {
+    super(config);
+    this.#config = config;
+  }
+  override createDriver() {
+    return new ImmediateTransactionDriver(this.#config);
+  }
+  override createAdapter() {
+    return new TransactionalDdlAdapter();
+  }
+}
+
+// BEGIN IMMEDIATE takes the write lock up front, waiting up to busy_timeout.
+// A deferred BEGIN that reads and then writes fails at once with SQLITE_BUSY
+// when another process wrote in between; our transactions all write.
+class ImmediateTransactionDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+// SQLite does support transactional DDL; Kysely assumes not, which would let a
+// crash mid-migration leave half a schema behind.
+class TransactionalDdlAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
+  }
+}
+
+// better-sqlite3 binds neither Date nor boolean: store epoch milliseconds and 0/1.
+class SqliteValuesPlugin implements KyselyPlugin {
+  readonly #transformer = new SqliteValuesTransformer();
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    return this.#transformer.transformNode(args.node);
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    return args.result;
+  }
+}
+
+function toSqlite(v: unknown): unknown {
+  if (v instanceof Date) return v.getTime();
+  if (typeof v === 'boolean') return v ? 1 : 0;
+  return v;
+}
+
+class SqliteValuesTransformer extends OperationNodeTransformer {
+  protected override transformValue(node: ValueNode): ValueNode {
+    return { ...node, value: toSqlite(node.value) };
+  }
+  protected override transformPrimitiveValueList(node: PrimitiveValueListNode): PrimitiveValueListNode {
+    return { ...node, values: node.values.map(toSqlite) };
+  }
+}
