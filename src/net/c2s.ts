@@ -25,6 +25,8 @@ export interface C2SHost {
   readonly tls: TlsProvider;
   readonly auth: Authenticator;
   readonly log: Logger;
+  /** After SASL succeeded: account state and the login policy; true or the SASL failure to send. */
+  authorize(username: string, conn: C2SConnection): Promise<true | { condition: string; text: string }>;
   /** Policy + registration of a freshly bound session; throws StanzaError to refuse. */
   bind(session: C2SConnection): Promise<void>;
   unbind(session: C2SConnection): void;
@@ -292,7 +294,7 @@ export class C2SConnection implements ClientSession {
       return;
     }
     if (result.kind === 'failure') return this.saslFailure(result.condition, result.text);
-    const outcome = await this.host.auth.authorize(result.username, this);
+    const outcome = await this.host.authorize(result.username, this);
     if (outcome !== true) return this.saslFailure(outcome.condition, outcome.text);
     this.sasl = undefined;
     this.username = result.username;

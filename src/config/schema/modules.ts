@@ -5,6 +5,7 @@ export const DEFAULT_MODULES: Readonly<Record<string, string>> = {
   disco: 'service discovery (XEP-0030)',
   ping: 'XMPP ping (XEP-0199)',
   version: 'software version (XEP-0092)',
+  presence: 'availability and presence broadcast (RFC 6121)',
   message: 'one-to-one messages (RFC 6121)',
 };
 

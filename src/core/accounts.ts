@@ -1,0 +1,139 @@
+// Account management shared by the CLI and the server: addresses are prepared,
+// passwords normalised (PRECIS OpaqueString) and turned into SCRAM keys; the
+// plaintext goes nowhere else.
+import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
+import { deriveCredentials, type ScramHash } from '../auth/credentials.ts';
+import { opaqueString, isMixedScript, PrecisError } from '../xmpp/precis.ts';
+import { JidError, parseJID, type JID } from '../xmpp/jid.ts';
+import type { Account, Storage } from '../storage/types.ts';
+
+export const MIN_PASSWORD_LENGTH = 8;
+export const MAX_PASSWORD_BYTES = 1023;
+
+export class AccountError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'AccountError';
+  }
+}
+
+export interface AccountPolicy {
+  domain: string;
+  hashes: ScramHash[];
+  iterations: number;
+}
+
+export function preparePassword(password: string): string {
+  let prepared: string;
+  try {
+    prepared = opaqueString(password, 'password');
+  } catch (err) {
+    if (err instanceof PrecisError) throw new AccountError(`The password can't be used: ${err.reason}`);
+    throw err;
+  }
+  if ([...prepared].length < MIN_PASSWORD_LENGTH) throw new AccountError(`The password must have at least ${MIN_PASSWORD_LENGTH} characters.`);
+  if (Buffer.byteLength(prepared) > MAX_PASSWORD_BYTES) throw new AccountError(`The password must be at most ${MAX_PASSWORD_BYTES} bytes.`);
+  return prepared;
+}
+
+/** An account address on this server: bare, local, and not a mixed-script lookalike. */
+export function accountJid(address: string, domain: string): JID {
+  let j: JID;
+  try {
+    j = parseJID(address.includes('@') ? address : `${address}@${domain}`);
+  } catch (err) {
+    if (err instanceof JidError) throw new AccountError(`Invalid address ${JSON.stringify(address)}: ${err.reason}`);
+    throw err;
+  }
+  if (!j.local || j.resource) throw new AccountError(`${address} is not an account address (user@${domain}).`);
+  if (j.domain !== domain) throw new AccountError(`${j.bareString()} is not on this server's domain ${domain}.`);
+  return j;
+}
+
+/** 20 random characters from an unambiguous alphabet (~115 bits). */
+export function generatePassword(): string {
+  const alphabet = 'abcdefghijkmnopqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789';
+  const bytes = randomBytes(40);
+  let out = '';
+  for (const b of bytes) {
+    if (b < 248) out += alphabet[b % alphabet.length]; // 248 = 56*4 + 24: reject to avoid modulo bias
+    if (out.length === 20) break;
+  }
+  return out.length === 20 ? out : generatePassword();
+}
+
+export class Accounts {
+  private readonly storage: Storage;
+  private readonly policy: AccountPolicy;
+
+  constructor(storage: Storage, policy: AccountPolicy) {
+    this.storage = storage;
+    this.policy = policy;
+  }
+
+  jid(address: string): JID {
+    return accountJid(address, this.policy.domain);
+  }
+
+  async add(address: string, password: string, opts: { isAdmin?: boolean } = {}): Promise<JID> {
+    const j = this.jid(address);
+    if (isMixedScript(j.local)) throw new AccountError(`${j.local} mixes scripts (a lookalike risk); choose a name in one script.`);
+    const credentials = await deriveCredentials(preparePassword(password), this.policy.hashes, this.policy.iterations);
+    await this.storage.accounts.create({ domain: j.domain, localpart: j.local, disabled: false, isAdmin: opts.isAdmin ?? false, credentials });
+    return j;
+  }
+
+  async setPassword(address: string, password: string): Promise<JID> {
+    const j = this.jid(address);
+    const credentials = await deriveCredentials(preparePassword(password), this.policy.hashes, this.policy.iterations);
+    if (!(await this.storage.accounts.setCredentials(j.domain, j.local, credentials))) throw new AccountError(`No account ${j.bareString()}.`);
+    return j;
+  }
+
+  async remove(address: string): Promise<JID> {
+    const j = this.jid(address);
+    if (!(await this.storage.accounts.remove(j.domain, j.local))) throw new AccountError(`No account ${j.bareString()}.`);
+    return j;
+  }
+
+  async get(address: string): Promise<Account | undefined> {
+    const j = this.jid(address);
+    return this.storage.accounts.get(j.domain, j.local);
+  }
+
+  async *list(): AsyncGenerator<Account> {
+    let after: string | undefined;
+    for (;;) {
+      const page = await this.storage.accounts.list(this.policy.domain, { after, limit: 500 });
+      yield* page;
+      if (page.length < 500) return;
+      after = page[page.length - 1]!.localpart;
+    }
+  }
+
+  /**
+   * Bulk onboarding: derives keys on every core at once (PBKDF2 runs on libuv's
+   * thread pool) and writes all accounts in one transaction.
+   */
+  async import(entries: readonly { address: string; password: string }[]): Promise<{ created: number; existing: string[] }> {
+    const prepared = entries.map((e) => {
+      const j = this.jid(e.address);
+      if (isMixedScript(j.local)) throw new AccountError(`${j.local} mixes scripts (a lookalike risk).`);
+      return { j, password: preparePassword(e.password) };
+    });
+    const parallel = Math.max(2, availableParallelism() * 2);
+    const records: Parameters<Storage['accounts']['createMany']>[0][number][] = new Array(prepared.length);
+    let next = 0;
+    const worker = async () => {
+      while (next < prepared.length) {
+        const i = next++;
+        const { j, password } = prepared[i]!;
+        const credentials = await deriveCredentials(password, this.policy.hashes, this.policy.iterations);
+        records[i] = { domain: j.domain, localpart: j.local, disabled: false, isAdmin: false, credentials };
+      }
+    };
+    await Promise.all(Array.from({ length: parallel }, worker));
+    return this.storage.accounts.createMany(records);
+  }
+}

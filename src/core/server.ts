@@ -1,0 +1,277 @@
+// The server: opens storage and TLS, loads the modules, listens, and wires each
+// client connection to the router. One instance serves one domain.
+import { EventEmitter } from 'node:events';
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { resolve } from 'node:path';
+import { pino, type Logger } from 'pino';
+import type { LoadedConfig } from '../config/load.ts';
+import { openStorage, resolveStorageConfig } from '../storage/index.ts';
+import type { Storage } from '../storage/types.ts';
+import { TlsProvider } from '../net/tls.ts';
+import { C2SConnection, type C2SHost } from '../net/c2s.ts';
+import { Authenticator } from './authenticator.ts';
+import { Router } from './router.ts';
+import { SessionRegistry } from './sessions.ts';
+import { DecisionPoint, allowAll } from '../policy/decision-point.ts';
+import { resolveModules, setupModules, type LoadedModule, type ResolvedModule, type TrackedContext } from './module-loader.ts';
+import { BUILTIN_MODULES } from '../modules/index.ts';
+import type { DiscoIdentity, ModuleContext, ServerEvents, ServerInfo } from './module.ts';
+import { StanzaError } from '../xmpp/errors.ts';
+import { NS } from '../xmpp/ns.ts';
+import type { Element } from '../xmpp/element.ts';
+import type { ScramHash } from '../auth/credentials.ts';
+import type { ChannelBindingType } from '../auth/scram.ts';
+
+const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+export const SERVER_NAME = 'Palisade';
+export const SERVER_VERSION = pkg.version;
+
+export interface ListeningAddresses {
+  c2s?: AddressInfo;
+  c2sDirectTls?: AddressInfo;
+}
+
+export class Server {
+  readonly loaded: LoadedConfig;
+  readonly log: Logger;
+  readonly sessions = new SessionRegistry();
+  readonly events = new EventEmitter<ServerEvents>();
+  readonly info: ServerInfo = { name: SERVER_NAME, version: SERVER_VERSION, startedAt: new Date() };
+  storage!: Storage;
+  tls!: TlsProvider;
+  policy!: DecisionPoint;
+  router!: Router;
+  private auth!: Authenticator;
+  private modules: LoadedModule[] = [];
+  private readonly listeners: (NetServer | TlsServer)[] = [];
+  private readonly connections = new Set<C2SConnection>();
+  private readonly services = new Map<string, unknown>();
+  private readonly hostFeatures: string[][] = [];
+  private readonly accountFeatures: string[][] = [];
+  private readonly hostIdentities: DiscoIdentity[][] = [];
+  private stopping: Promise<void> | undefined;
+  addresses: ListeningAddresses = {};
+
+  constructor(loaded: LoadedConfig, opts: { log?: Logger } = {}) {
+    this.loaded = loaded;
+    this.log = opts.log ?? pino({ level: loaded.config.logging.level, base: { domain: loaded.config.domain } });
+  }
+
+  get domain(): string {
+    return this.loaded.config.domain;
+  }
+
+  /** Validates modules first (a config error must stop start-up before anything opens), then starts. */
+  async start(): Promise<void> {
+    const cfg = this.loaded.config;
+    const resolved = resolveModules(cfg.modules, BUILTIN_MODULES, this.loaded.file);
+    this.storage = await openStorage(resolveStorageConfig(cfg.storage, this.loaded.dataDir), {
+      onError: (err) => this.log.error({ err }, 'database connection error'),
+    });
+    try {
+      await this.startWithStorage(resolved);
+    } catch (err) {
+      await this.stop();
+      throw err;
+    }
+  }
+
+  private async startWithStorage(resolved: ResolvedModule[]): Promise<void> {
+    const cfg = this.loaded.config;
+    this.tls = TlsProvider.open({
+      domain: cfg.domain,
+      dataDir: this.loaded.dataDir,
+      certFile: cfg.tls.cert_file ? resolve(this.loaded.baseDir, cfg.tls.cert_file) : null,
+      keyFile: cfg.tls.key_file ? resolve(this.loaded.baseDir, cfg.tls.key_file) : null,
+      minVersion: cfg.tls.min_version,
+    });
+    this.auth = new Authenticator({
+      domain: cfg.domain,
+      accounts: this.storage.accounts,
+      tls: this.tls,
+      hashes: cfg.auth.scram_hashes as ScramHash[],
+      channelBindings: cfg.auth.channel_bindings as ChannelBindingType[],
+      allowPlain: cfg.auth.allow_plain,
+      iterations: cfg.auth.scram_iterations,
+      fakeCredentialSecret: await this.serverSecret(),
+    });
+    this.policy = new DecisionPoint(allowAll, this.storage.audit, this.log.child({ component: 'policy' }));
+    this.router = new Router({
+      host: cfg.domain,
+      sessions: this.sessions,
+      policy: this.policy,
+      accountExists: async (local) => (await this.storage.accounts.get(cfg.domain, local)) !== undefined,
+      log: this.log.child({ component: 'router' }),
+    });
+    // RFC 6121 Appendix E: the legacy session iq is answered for old clients.
+    this.router.addIq({ type: 'set', ns: NS.session, name: 'session', targets: ['host', 'account'] }, () => undefined);
+    this.modules = await setupModules(resolved, (m) => this.contextFor(m));
+    await this.listen();
+  }
+
+  /** A random secret kept in the database (fake SCRAM salts for unknown users). */
+  private async serverSecret(): Promise<Buffer> {
+    const existing = await this.storage.getMeta('server_secret');
+    if (existing) return Buffer.from(existing, 'base64');
+    const secret = randomBytes(32);
+    await this.storage.setMeta('server_secret', secret.toString('base64'));
+    return secret;
+  }
+
+  private async listen(): Promise<void> {
+    const cfg = this.loaded.config;
+    const host = this.c2sHost();
+    const accept = (socket: Socket, directTls: boolean) => {
+      socket.setNoDelay(true);
+      const conn = new C2SConnection(socket, host, { directTls });
+      this.connections.add(conn);
+      socket.once('close', () => this.connections.delete(conn));
+    };
+    if (cfg.listeners.c2s.enabled) {
+      const srv = createTcpServer({ noDelay: true }, (s) => accept(s, false));
+      this.addresses.c2s = await this.bind(srv, cfg.listeners.c2s.address, cfg.listeners.c2s.port);
+    }
+    if (cfg.listeners.c2s_direct_tls.enabled) {
+      const srv = createTlsServer(this.tls.serverOptions(['xmpp-client']), (s) => accept(s, true));
+      srv.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
+      this.addresses.c2sDirectTls = await this.bind(srv, cfg.listeners.c2s_direct_tls.address, cfg.listeners.c2s_direct_tls.port);
+    }
+  }
+
+  private bind(srv: NetServer, address: string, port: number): Promise<AddressInfo> {
+    return new Promise((resolveBind, reject) => {
+      srv.once('error', reject);
+      srv.listen({ host: address, port, backlog: 1024 }, () => {
+        srv.off('error', reject);
+        this.listeners.push(srv);
+        const addr = srv.address() as AddressInfo;
+        this.log.info({ address: addr.address, port: addr.port }, 'listening');
+        resolveBind(addr);
+      });
+    });
+  }
+
+  private c2sHost(): C2SHost {
+    const cfg = this.loaded.config;
+    return {
+      domain: cfg.domain,
+      limits: {
+        maxStanzaBytes: cfg.limits.max_stanza_bytes,
+        maxDepth: cfg.limits.max_depth,
+        maxAttributes: cfg.limits.max_attributes,
+        maxAttributeBytes: cfg.limits.max_attribute_bytes,
+        maxNameBytes: cfg.limits.max_name_bytes,
+      },
+      headerTimeoutMs: cfg.limits.header_timeout * 1000,
+      negotiationTimeoutMs: cfg.auth.negotiation_timeout * 1000,
+      tls: this.tls,
+      auth: this.auth,
+      log: this.log.child({ component: 'c2s' }),
+      authorize: async (username, conn) => {
+        const account = await this.storage.accounts.get(cfg.domain, username);
+        if (!account) return { condition: 'not-authorized', text: 'Authentication failed' };
+        if (account.disabled) return { condition: 'account-disabled', text: 'This account is disabled.' };
+        const verdict = await this.policy.decide({
+          action: 'login',
+          subject: { jid: `${username}@${cfg.domain}`, domain: cfg.domain, groups: [], ip: conn.ip, security: conn.security },
+          time: new Date(),
+        });
+        if (verdict.decision === 'deny') return { condition: 'not-authorized', text: verdict.text ?? 'Login refused by policy.' };
+        return true;
+      },
+      bind: async (conn) => {
+        const verdict = await this.policy.decide({
+          action: 'bind',
+          subject: { jid: conn.jid.bareString(), domain: cfg.domain, groups: [], ip: conn.ip, security: conn.security },
+          resource: { jid: conn.jid.toString(), scope: 'self' },
+          time: new Date(),
+        });
+        if (verdict.decision === 'deny') throw new StanzaError(verdict.condition ?? 'not-allowed', verdict.text ?? 'Refused by policy.');
+        const replaced = this.sessions.add(conn);
+        // RFC 6120 §7.7.2.2: the newer session wins; the older one ends with <conflict/>.
+        if (replaced) replaced.close('conflict', 'Replaced by a new connection with the same resource.');
+        this.events.emit('session-bound', conn);
+      },
+      unbind: (conn) => {
+        if (this.sessions.remove(conn)) this.events.emit('session-closed', conn);
+      },
+      route: (conn, stanza) => this.router.fromClient(conn, stanza),
+    };
+  }
+
+  private contextFor(m: ResolvedModule): TrackedContext {
+    const disposers: (() => void)[] = [];
+    const id = m.def.id;
+    const hostFeatures = [...(m.def.hostFeatures ?? [])];
+    const accountFeatures = [...(m.def.accountFeatures ?? [])];
+    const identities = [...(m.def.hostIdentities ?? [])];
+    this.hostFeatures.push(hostFeatures);
+    this.accountFeatures.push(accountFeatures);
+    this.hostIdentities.push(identities);
+    disposers.push(() => {
+      for (const [list, item] of [
+        [this.hostFeatures, hostFeatures],
+        [this.accountFeatures, accountFeatures],
+        [this.hostIdentities, identities],
+      ] as [unknown[], unknown][]) {
+        const i = list.indexOf(item);
+        if (i >= 0) list.splice(i, 1);
+      }
+    });
+    const ctx: ModuleContext<unknown> = {
+      id,
+      options: m.options,
+      host: this.domain,
+      log: this.log.child({ module: id }),
+      server: this.info,
+      sessions: this.sessions,
+      storage: this.storage,
+      iq: (spec, handler) => disposers.push(this.router.addIq(spec, handler)),
+      hook: (event, handler, priority) => disposers.push(this.router.addHook(event, handler, priority)),
+      on: (event, listener) => {
+        this.events.on(event, listener as never);
+        disposers.push(() => this.events.off(event, listener as never));
+      },
+      provide: (name, service) => {
+        if (this.services.has(name)) throw new Error(`service '${name}' is already provided`);
+        this.services.set(name, service);
+        disposers.push(() => this.services.delete(name));
+      },
+      use: <T>(name: string) => {
+        if (!this.services.has(name)) throw new Error(`module '${id}' uses service '${name}', which no loaded module provides`);
+        return this.services.get(name) as T;
+      },
+      send: (stanza: Element) => this.router.fromServer(stanza),
+      every: (ms, fn) => {
+        const timer = setInterval(fn, ms);
+        timer.unref();
+        disposers.push(() => clearInterval(timer));
+      },
+      disco: {
+        hostFeatures: () => this.hostFeatures.flat(),
+        accountFeatures: () => this.accountFeatures.flat(),
+        hostIdentities: () => this.hostIdentities.flat(),
+      },
+    };
+    return { ctx, dispose: () => disposers.splice(0).reverse().forEach((d) => d()) };
+  }
+
+  /** Graceful shutdown: stop accepting, tell every stream (system-shutdown), unload modules, close storage. */
+  stop(): Promise<void> {
+    this.stopping ??= this.doStop();
+    return this.stopping;
+  }
+
+  private async doStop(): Promise<void> {
+    this.events.emit('stopping');
+    const closed = this.listeners.map((l) => new Promise<void>((r) => l.close(() => r())));
+    for (const conn of [...this.connections]) conn.close('system-shutdown', 'The server is shutting down.');
+    for (const m of this.modules.reverse()) m.unload();
+    this.modules = [];
+    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 3000).unref())]);
+    await this.storage?.close();
+  }
+}
