@@ -91,6 +91,8 @@ export class Router {
       to = stanza.attrs.to === undefined ? session.jid.bare : parseJID(stanza.attrs.to);
     } catch (err) {
       if (!(err instanceof JidError)) throw err;
+      // The error comes from the server: echoing the malformed address as 'from' could break the client's parser.
+      delete stanza.attrs.to;
       return this.bounce(stanza, new StanzaError('jid-malformed', `invalid 'to' address: ${err.reason}`), session);
     }
     if (stanza.attrs.to !== undefined) stanza.attrs.to = to.toString();

@@ -63,6 +63,13 @@ export class C2SConnection implements ClientSession {
   private sasl: SaslExchange | undefined;
   private saslFailures = 0;
   private finished = false;
+  /**
+   * Incremented at every stream restart (STARTTLS, SASL success). Elements parsed
+   * from an earlier stream but not yet handled are dropped: nothing sent before
+   * TLS took effect or before the restart may act on the new stream (RFC 6120
+   * §5.4.3.3, §6.4.6; the STARTTLS command-injection class of bugs).
+   */
+  private generation = 0;
   private pending = 0;
   private chain: Promise<void> = Promise.resolve();
   private headerTimer: NodeJS.Timeout | undefined;
@@ -127,6 +134,7 @@ export class C2SConnection implements ClientSession {
   }
 
   private newStream(): void {
+    this.generation++;
     this.headerSent = false;
     this.parser = new XmlStreamParser(
       {
@@ -206,10 +214,11 @@ export class C2SConnection implements ClientSession {
 
   /** Stanzas are processed one at a time, in order; reading pauses while many wait. */
   private enqueue(el: Element): void {
+    const generation = this.generation;
     this.pending++;
     if (this.pending > MAX_PENDING_STANZAS) this.socket.pause();
     this.chain = this.chain
-      .then(() => (this.state === 'closed' ? undefined : this.handle(el)))
+      .then(() => (this.state === 'closed' || generation !== this.generation ? undefined : this.handle(el)))
       .catch((err: unknown) => {
         if (err instanceof StreamFault) return this.close(err.condition, err.message);
         this.log.error({ err }, 'unexpected error handling an element');
@@ -222,7 +231,8 @@ export class C2SConnection implements ClientSession {
   }
 
   private enqueueEnd(): void {
-    this.chain = this.chain.then(() => this.close());
+    const generation = this.generation;
+    this.chain = this.chain.then(() => (generation === this.generation ? this.close() : undefined));
   }
 
   private maybeResume(): void {

@@ -20,9 +20,10 @@ export default defineModule({
   id: 'presence',
   description: 'Session availability and presence broadcast (RFC 6121 §4)',
   setup(ctx) {
+    // RFC 6121 §4.2.2: to every available resource of the account, the sender included.
     const toOwnResources = (from: ClientSession, stanza: Element) => {
       for (const s of ctx.sessions.ofAccount(from.jid.bare)) {
-        if (s !== from && s.available) s.send(withTo(stanza, s.jid.toString()));
+        if (s === from || s.available) s.send(withTo(stanza, s.jid.toString()));
       }
     };
 
