@@ -5,7 +5,8 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Element } from '../xmpp/element.ts';
 import type { JID } from '../xmpp/jid.ts';
-import type { Verdict } from '../policy/types.ts';
+import type { ModuleRule, Verdict } from '../policy/types.ts';
+import type { Classifier } from './router.ts';
 import type { ClientSession } from './session.ts';
 import type { SessionRegistry } from './sessions.ts';
 import type { Storage } from '../storage/types.ts';
@@ -45,6 +46,8 @@ export interface IqSpec {
 
 export interface ServerEvents {
   'session-bound': [session: ClientSession];
+  /** The session sent initial presence (became available, RFC 6121 §4.2). */
+  'session-available': [session: ClientSession];
   'session-closed': [session: ClientSession];
   stopping: [];
 }
@@ -66,10 +69,17 @@ export interface ModuleContext<Options> {
   iq(spec: IqSpec, handler: IqHandler): void;
   hook(event: StanzaEvent, handler: StanzaHook, priority?: number): void;
   on<E extends keyof ServerEvents>(event: E, listener: (...args: ServerEvents[E]) => void): void;
+  emit<E extends keyof ServerEvents>(event: E, ...args: ServerEvents[E]): void;
   provide<T>(name: string, service: T): void;
   use<T>(name: string): T;
-  /** Routes a stanza the server itself sends (from the host or an account it acts for). */
+  /** Routes a stanza the server itself sends (from the host); trusted, not decided. */
   send(stanza: Element): Promise<void>;
+  /** Routes a stanza on an account's behalf (e.g. presence to its contacts): classified and decided like the account's own. */
+  sendAs(stanza: Element, from: JID): Promise<void>;
+  /** Adds facts to every routed stanza's policy request (classify step). */
+  classify(fn: Classifier): void;
+  /** Contributes a rule to the decision point (e.g. a user's block list), asked before the organisation's rules. */
+  policyRule(rule: ModuleRule): void;
   /** Repeats fn every ms until the module unloads. */
   every(ms: number, fn: () => void): void;
   /** Host and account disco features/identities (what disco answers). */

@@ -27,6 +27,9 @@ const PRESENCE_TYPES = new Set(['unavailable', 'subscribe', 'subscribed', 'unsub
 const IQ_TYPES = new Set(['get', 'set', 'result', 'error']);
 const SERVER_VERDICT: Verdict = { decision: 'allow', rule: 'server-origin' };
 
+/** Establishes facts about a request for the rules (classify step); it decides nothing itself. */
+export type Classifier = (req: PolicyRequest, stanza: Element, from: JID, to: JID) => void | Promise<void>;
+
 interface HookEntry {
   handler: StanzaHook;
   priority: number;
@@ -43,6 +46,7 @@ export interface RouterDeps {
 export class Router {
   private readonly hooks = new Map<StanzaEvent, HookEntry[]>();
   private readonly iqHandlers = new Map<string, IqHandler>();
+  private readonly classifiers: Classifier[] = [];
   private readonly deps: RouterDeps;
   private readonly hostJid: JID;
 
@@ -76,6 +80,14 @@ export class Router {
     };
   }
 
+  addClassifier(fn: Classifier): () => void {
+    this.classifiers.push(fn);
+    return () => {
+      const i = this.classifiers.indexOf(fn);
+      if (i >= 0) this.classifiers.splice(i, 1);
+    };
+  }
+
   /** A stanza from a bound client session. Throws StreamFault when the stream must end. */
   async fromClient(session: ClientSession, stanza: Element): Promise<void> {
     const kind = acceptKind(stanza);
@@ -101,12 +113,30 @@ export class Router {
     if (shapeError) return this.bounce(stanza, shapeError, session);
 
     const target = this.targetOf(to);
-    const request = this.classify(kind, stanza, session, to, target);
+    const request = await this.classify(kind, stanza, session.jid, to, target, session);
     const verdict = await this.deps.policy.decide(request);
     if (verdict.decision === 'deny') {
-      return this.bounce(stanza, new StanzaError(verdict.condition ?? 'policy-violation', verdict.text ?? 'Refused by policy.'), session);
+      if (verdict.silent) return;
+      const error = new StanzaError(verdict.condition ?? 'policy-violation', verdict.text ?? 'Refused by policy.', { appCondition: verdict.appCondition });
+      return this.bounce(stanza, error, session);
     }
     await this.dispatch(kind, stanza, { from: session.jid, to, target, origin: session, verdict });
+  }
+
+  /**
+   * A stanza the server sends on an account's behalf (presence broadcast to
+   * contacts, for example): classified and decided like the account's own
+   * stanzas, with no session to answer; a denied one is dropped.
+   */
+  async fromAccount(stanza: Element, from: JID): Promise<void> {
+    const kind = acceptKind(stanza);
+    stanza.attrs.from = from.toString();
+    const to = stanza.attrs.to ? parseJID(stanza.attrs.to) : from.bare;
+    const target = this.targetOf(to);
+    const request = await this.classify(kind, stanza, from, to, target, undefined);
+    const verdict = await this.deps.policy.decide(request);
+    if (verdict.decision === 'deny') return;
+    await this.dispatch(kind, stanza, { from, to, target, origin: undefined, verdict });
   }
 
   /** A stanza the server or a module originates; it is trusted and not re-decided. */
@@ -123,24 +153,34 @@ export class Router {
     return to.resource === '' ? 'bare' : 'full';
   }
 
-  private classify(kind: StanzaKind, stanza: Element, session: ClientSession, to: JID, target: RouteTarget): PolicyRequest {
+  private async classify(
+    kind: StanzaKind,
+    stanza: Element,
+    from: JID,
+    to: JID,
+    target: RouteTarget,
+    session: ClientSession | undefined,
+  ): Promise<PolicyRequest> {
     let scope: PeerScope;
     if (target === 'host') scope = 'host';
     else if (target === 'remote') scope = 'remote';
-    else scope = to.bareString() === session.jid.bareString() ? 'self' : 'local';
-    return {
+    else scope = to.bareString() === from.bareString() ? 'self' : 'local';
+    const request: PolicyRequest = {
       action: `stanza.${kind}`,
       subject: {
-        jid: session.jid.bareString(),
-        domain: session.jid.domain,
+        jid: from.bareString(),
+        domain: from.domain,
         groups: [],
-        ip: session.ip,
-        security: session.security,
+        ip: session?.ip,
+        security: session?.security,
       },
       resource: { jid: to.toString(), scope, relation: 'unknown' },
       feature: featureOf(kind, stanza),
+      facts: {},
       time: new Date(),
     };
+    for (const classify of this.classifiers) await classify(request, stanza, from, to);
+    return request;
   }
 
   private async dispatch(kind: StanzaKind, stanza: Element, route: RouteContext): Promise<void> {

@@ -235,6 +235,9 @@ export class Server {
         this.events.on(event, listener as never);
         disposers.push(() => this.events.off(event, listener as never));
       },
+      emit: (event, ...args) => {
+        (this.events.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args);
+      },
       provide: (name, service) => {
         if (this.services.has(name)) throw new Error(`service '${name}' is already provided`);
         this.services.set(name, service);
@@ -245,6 +248,9 @@ export class Server {
         return this.services.get(name) as T;
       },
       send: (stanza: Element) => this.router.fromServer(stanza),
+      sendAs: (stanza, from) => this.router.fromAccount(stanza, from),
+      classify: (fn) => disposers.push(this.router.addClassifier(fn)),
+      policyRule: (rule) => disposers.push(this.policy.addModuleRule(rule)),
       every: (ms, fn) => {
         const timer = setInterval(fn, ms);
         timer.unref();

@@ -2,7 +2,7 @@
 // through decide(); a throw or a timeout means deny (fail closed), and every
 // deny is written to the audit log.
 import type { Logger } from 'pino';
-import type { PolicyRequest, PolicyRules, Verdict } from './types.ts';
+import type { ModuleRule, PolicyRequest, PolicyRules, Verdict } from './types.ts';
 
 export interface AuditSink {
   append(e: { actor: string; action: string; decision: 'allow' | 'deny' | 'info'; reason: string; details?: Record<string, unknown> }): Promise<unknown>;
@@ -27,6 +27,17 @@ export class DecisionPoint {
     this.log = log;
   }
 
+  private readonly moduleRules: ModuleRule[] = [];
+
+  /** Adds a module's rule (asked before the organisation's rules); returns its remover. */
+  addModuleRule(rule: ModuleRule): () => void {
+    this.moduleRules.push(rule);
+    return () => {
+      const i = this.moduleRules.indexOf(rule);
+      if (i >= 0) this.moduleRules.splice(i, 1);
+    };
+  }
+
   /** Swaps the rule set atomically (policy reload). */
   setRules(rules: PolicyRules): void {
     this.rules = rules;
@@ -35,8 +46,7 @@ export class DecisionPoint {
   async decide(req: PolicyRequest): Promise<Verdict> {
     let verdict: Verdict;
     try {
-      const result = this.rules.evaluate(req);
-      verdict = result instanceof Promise ? await withTimeout(result, DECISION_TIMEOUT_MS) : result;
+      verdict = (await this.evaluateModuleRules(req)) ?? (await settle(this.rules.evaluate(req)));
     } catch (err) {
       this.log.error({ err, action: req.action }, 'policy evaluation failed; denying');
       verdict = {
@@ -46,8 +56,16 @@ export class DecisionPoint {
         text: 'The policy could not be evaluated; the request was refused.',
       };
     }
-    if (verdict.decision === 'deny') this.recordDeny(req, verdict);
+    if (verdict.decision === 'deny' && verdict.audit !== false) this.recordDeny(req, verdict);
     return verdict;
+  }
+
+  private async evaluateModuleRules(req: PolicyRequest): Promise<Verdict | undefined> {
+    for (const rule of this.moduleRules) {
+      const v = await settle(rule.evaluate(req));
+      if (v) return v;
+    }
+    return undefined;
   }
 
   private recordDeny(req: PolicyRequest, verdict: Verdict): void {
@@ -68,6 +86,10 @@ export class DecisionPoint {
       })
       .catch((err: unknown) => this.log.error({ err }, 'audit append failed'));
   }
+}
+
+function settle<T>(result: T | Promise<T>): T | Promise<T> {
+  return result instanceof Promise ? withTimeout(result, DECISION_TIMEOUT_MS) : result;
 }
 
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {

@@ -1,6 +1,7 @@
 // The vocabulary of the one policy decision point (DESIGN.md "The stanza pipeline").
 // Feature modules add actions and features; they never decide themselves.
 import type { StanzaErrorCondition } from '../xmpp/errors.ts';
+import type { Element } from '../xmpp/element.ts';
 
 export interface SessionSecurity {
   tls: boolean;
@@ -33,6 +34,12 @@ export interface PolicyResource {
 export interface PolicyRequest {
   /** e.g. 'login', 'bind', 'stanza.message', 'stanza.presence', 'stanza.iq'. */
   action: string;
+  /**
+   * Facts that classifiers registered by modules established about this request,
+   * e.g. 'sender-blocks-recipient' from the blocking module or 'contact' from the
+   * roster. Rules read them; they never look anything up themselves.
+   */
+  facts?: Record<string, boolean | string>;
   subject: Subject;
   resource?: PolicyResource;
   /** Derived from the payload: 'chat', 'groupchat', 'headline', 'presence', 'iq:<ns>' … */
@@ -53,9 +60,25 @@ export interface Verdict {
   /** Readable reason returned to the user on deny. */
   text?: string;
   obligations?: Obligation[];
+  /** Drop without answering (e.g. stanzas from a blocked contact, XEP-0191 §3.4). */
+  silent?: boolean;
+  /** An application-specific error condition to include, e.g. XEP-0191's <blocked/>. */
+  appCondition?: Element;
+  /** Denials are audited unless the rule says the refusal is a user's own choice, not policy. */
+  audit?: boolean;
 }
 
 export interface PolicyRules {
   readonly name: string;
   evaluate(req: PolicyRequest): Verdict | Promise<Verdict>;
+}
+
+/**
+ * A rule a module contributes (e.g. a user's block list). Module rules are asked
+ * first, in registration order; undefined means "no opinion", and the
+ * organisation's rules then decide.
+ */
+export interface ModuleRule {
+  readonly name: string;
+  evaluate(req: PolicyRequest): Verdict | undefined | Promise<Verdict | undefined>;
 }

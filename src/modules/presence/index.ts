@@ -34,9 +34,11 @@ export default defineModule({
         // Broadcast presence (no 'to').
         if (type === undefined) {
           origin.priority = parsePriority(stanza);
+          const initial = !origin.available;
           origin.available = true;
           origin.presence = stanza;
           toOwnResources(origin, stanza);
+          if (initial) ctx.emit('session-available', origin);
         } else if (type === 'unavailable') {
           origin.available = false;
           origin.presence = undefined;
