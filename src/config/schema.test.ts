@@ -27,7 +27,7 @@ const DEFAULTS = {
   storage: { backend: 'sqlite', sqlite_path: 'palisade.db', postgres_url: null },
   limits: { max_stanza_bytes: 262144, max_depth: 32, max_attributes: 64, max_attribute_bytes: 8192, max_name_bytes: 256, header_timeout: 10 },
   logging: { level: 'info' },
-  modules: { disco: {}, ping: {}, version: {}, presence: {}, message: {} },
+  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {} },
 };
 
 describe('defaults', () => {

@@ -5,8 +5,14 @@ export const DEFAULT_MODULES: Readonly<Record<string, string>> = {
   disco: 'service discovery (XEP-0030)',
   ping: 'XMPP ping (XEP-0199)',
   version: 'software version (XEP-0092)',
+  roster: 'contact lists and subscriptions (RFC 6121)',
   presence: 'availability and presence broadcast (RFC 6121)',
   message: 'one-to-one messages (RFC 6121)',
+  offline: 'messages stored for offline accounts (XEP-0160)',
+  vcard: 'vCards and avatar hashes (XEP-0054, XEP-0153)',
+  private: 'private XML storage (XEP-0049)',
+  blocking: 'block lists (XEP-0191)',
+  'last-activity': 'last activity of offline contacts (XEP-0012)',
 };
 
 // Only the shape is checked here: each module validates its own options with

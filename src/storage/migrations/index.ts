@@ -5,11 +5,21 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { Backend } from '../types.ts';
 import * as m0001 from './0001-initial.ts';
+import * as m0002 from './0002-roster.ts';
+import * as m0003 from './0003-offline.ts';
+import * as m0004 from './0004-vcard-private.ts';
+import * as m0005 from './0005-blocking.ts';
+import * as m0006 from './0006-last-activity.ts';
 
 type Up = (db: Parameters<Migration['up']>[0], backend: Backend) => Promise<void>;
 
 const MIGRATIONS: Record<string, Up> = {
   '0001-initial': m0001.up,
+  '0002-roster': m0002.up,
+  '0003-offline': m0003.up,
+  '0004-vcard-private': m0004.up,
+  '0005-blocking': m0005.up,
+  '0006-last-activity': m0006.up,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
