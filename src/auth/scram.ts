@@ -26,6 +26,12 @@ export interface ScramServerOptions {
   channelBindings: Partial<Record<ChannelBindingType, Buffer>>;
   /** Whether -PLUS was advertised (for the 'y' downgrade check). */
   serverSupportsPlus: boolean;
+  /**
+   * Accept the 'y' flag although -PLUS was advertised (operator's choice for
+   * clients that bind only with types this server can't offer, e.g. tls-unique
+   * on TLS 1.3). Default false: 'y' then means a stripped mechanism list (RFC 5802 §6).
+   */
+  allowDowngrade?: boolean;
   /** Username as sent (after saslname unescape); the caller prepares/validates it. Returns the credential for `hash`. */
   lookup(username: string): Promise<ScramCredential | undefined>;
   /** Secret that makes the fake salt for unknown users stable but unpredictable. */
@@ -180,7 +186,7 @@ export class ScramServer {
     }
     if (cbName !== undefined) return fail('malformed-request', `'p=' channel binding flag used with ${this.mechanism}`);
     // RFC 5802 §6: 'y' means the client could bind but believes we cannot; if we advertised -PLUS, someone stripped it.
-    if (flag === 'y' && serverSupportsPlus) return fail('not-authorized', 'channel binding downgrade detected');
+    if (flag === 'y' && serverSupportsPlus && !this.#opts.allowDowngrade) return fail('not-authorized', 'channel binding downgrade detected');
     return undefined;
   }
 

@@ -21,6 +21,7 @@ const DEFAULTS = {
     scram_hashes: ['SHA-1', 'SHA-256', 'SHA-512'],
     scram_iterations: 10000,
     channel_bindings: ['tls-exporter', 'tls-server-end-point'],
+    channel_binding_downgrade: 'refuse',
     allow_plain: false,
     negotiation_timeout: 30,
   },

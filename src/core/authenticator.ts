@@ -11,7 +11,8 @@ import type { TlsProvider } from '../net/tls.ts';
 
 export type SaslStepResult =
   | { kind: 'challenge'; data: Buffer }
-  | { kind: 'failure'; condition: string; text: string }
+  /** credentialsChecked: the failure came from checking a password (what brute-force limits count). */
+  | { kind: 'failure'; condition: string; text: string; credentialsChecked?: boolean }
   | { kind: 'success'; data: Buffer; username: string; mechanism: string; channelBinding?: ChannelBindingType };
 
 export interface SaslExchange {
@@ -25,6 +26,7 @@ export interface AuthenticatorOptions {
   hashes: readonly ScramHash[];
   channelBindings: readonly ChannelBindingType[];
   allowPlain: boolean;
+  allowChannelBindingDowngrade: boolean;
   iterations: number;
   fakeCredentialSecret: Buffer;
 }
@@ -72,6 +74,7 @@ export class Authenticator {
       plus: m[2] !== undefined,
       channelBindings: data,
       serverSupportsPlus: bindings.length > 0,
+      allowDowngrade: this.opts.allowChannelBindingDowngrade,
       lookup: (username) => this.lookup(username, hash),
       fakeCredentialSecret: this.opts.fakeCredentialSecret,
       iterationsForUnknown: this.opts.iterations,
@@ -79,6 +82,7 @@ export class Authenticator {
     return {
       step: async (input) => {
         const r = await server.step(input);
+        if (r.kind === 'failure') return { ...r, credentialsChecked: r.text === AUTH_FAILED_TEXT };
         if (r.kind !== 'success') return r;
         return { kind: 'success', data: r.data, username: prepUser(r.username)!, mechanism, channelBinding: r.channelBinding };
       },
@@ -112,7 +116,7 @@ export class Authenticator {
         // Unknown accounts cost the same PBKDF2 work as wrong passwords.
         const ok = cred && password !== undefined ? await verifyPassword(password, cred) : await this.dummyWork();
         const authzOk = parsed.authzid === undefined || parsed.authzid === `${local}@${this.opts.domain}`;
-        if (!ok || !local) return { kind: 'failure', condition: 'not-authorized', text: AUTH_FAILED_TEXT };
+        if (!ok || !local) return { kind: 'failure', condition: 'not-authorized', text: AUTH_FAILED_TEXT, credentialsChecked: true };
         if (!authzOk) return { kind: 'failure', condition: 'invalid-authzid', text: 'You may only act as yourself.' };
         return { kind: 'success', data: Buffer.alloc(0), username: local, mechanism: 'PLAIN' };
       },

@@ -95,6 +95,7 @@ export class Server {
       hashes: cfg.auth.scram_hashes as ScramHash[],
       channelBindings: cfg.auth.channel_bindings as ChannelBindingType[],
       allowPlain: cfg.auth.allow_plain,
+      allowChannelBindingDowngrade: cfg.auth.channel_binding_downgrade === 'allow',
       iterations: cfg.auth.scram_iterations,
       fakeCredentialSecret: await this.serverSecret(),
     });

@@ -39,7 +39,10 @@ type State = 'connected' | 'authenticating' | 'authenticated' | 'bound' | 'close
 const MAX_PENDING_STANZAS = 64;
 /** A reader that lets this much pile up in its outbound buffer is cut off. */
 const MAX_OUTBOUND_BYTES = 8 * 1024 * 1024;
-const MAX_SASL_ATTEMPTS = 3;
+/** Failed password checks per stream. */
+const MAX_SASL_FAILURES = 3;
+/** Other failed exchanges (unsupported binding, malformed, aborted) per stream. */
+const MAX_SASL_EXCHANGES = 10;
 
 export class C2SConnection implements ClientSession {
   readonly id = randomBytes(9).toString('base64url');
@@ -62,6 +65,7 @@ export class C2SConnection implements ClientSession {
   private channelBinding: ChannelBindingType | undefined;
   private sasl: SaslExchange | undefined;
   private saslFailures = 0;
+  private saslAttempts = 0;
   private finished = false;
   /**
    * Incremented at every stream restart (STARTTLS, SASL success). Elements parsed
@@ -303,9 +307,9 @@ export class C2SConnection implements ClientSession {
       this.write(x('challenge', { xmlns: NS.sasl }).t(result.data.toString('base64')).toString());
       return;
     }
-    if (result.kind === 'failure') return this.saslFailure(result.condition, result.text);
+    if (result.kind === 'failure') return this.saslFailure(result.condition, result.text, result.credentialsChecked ?? false);
     const outcome = await this.host.authorize(result.username, this);
-    if (outcome !== true) return this.saslFailure(outcome.condition, outcome.text);
+    if (outcome !== true) return this.saslFailure(outcome.condition, outcome.text, true);
     this.sasl = undefined;
     this.username = result.username;
     this.mechanism = result.mechanism;
@@ -316,12 +320,18 @@ export class C2SConnection implements ClientSession {
     this.newStream();
   }
 
-  private saslFailure(condition: string, text: string): void {
+  /**
+   * Only failed password checks count toward the limit: a client trying its
+   * mechanisms in turn (e.g. -PLUS with a binding type we lack) is not guessing.
+   */
+  private saslFailure(condition: string, text: string, credentialsChecked = false): void {
     this.sasl = undefined;
     this.state = 'connected';
     this.write(x('failure', { xmlns: NS.sasl }, x(condition), x('text', { 'xml:lang': 'en' }).t(text)).toString());
-    if (condition === 'not-authorized' || condition === 'account-disabled' || condition === 'aborted') this.saslFailures++;
-    if (this.saslFailures >= MAX_SASL_ATTEMPTS) this.close('policy-violation', 'Too many failed authentication attempts.');
+    if (credentialsChecked) this.saslFailures++;
+    else this.saslAttempts++;
+    if (this.saslFailures >= MAX_SASL_FAILURES) this.close('policy-violation', 'Too many failed authentication attempts.');
+    else if (this.saslAttempts >= MAX_SASL_EXCHANGES) this.close('policy-violation', 'Too many authentication attempts.');
   }
 
   private async handleBind(el: Element): Promise<void> {

@@ -11,6 +11,10 @@ export const auth = z
     channel_bindings: distinctList(['tls-exporter', 'tls-server-end-point'])
       .default(['tls-exporter', 'tls-server-end-point'])
       .describe('channel bindings offered with SCRAM-*-PLUS (tls-exporter, tls-server-end-point); [] = none'),
+    channel_binding_downgrade: z
+      .enum(['refuse', 'allow'])
+      .default('refuse')
+      .describe("'refuse': a client that says it could bind but saw no -PLUS (gs2 flag y) is refused as a stripping attack (RFC 5802); 'allow': accept it, for clients that only know tls-unique"),
     allow_plain: z.boolean().default(false).describe('offer SASL PLAIN (only ever over TLS)'),
     negotiation_timeout: z.int().min(1).max(600).default(30).describe('seconds from connect until a resource must be bound, 1..600'),
   })
