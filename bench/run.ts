@@ -108,10 +108,13 @@ function progress(line: string): void {
 async function runOne(root: string, target: Target, scenario: Scenario, options: Options, certificate: ServerSetup['certificate']): Promise<ScenarioResult> {
   const dir = await mkdtemp(join(root, `${target.name}-${scenario.name}-`));
   try {
+    const starttls = await freePort();
+    let directTls = await freePort();
+    while (directTls === starttls) directTls = await freePort();
     const setup: ServerSetup = {
       dir,
       domain: DOMAIN,
-      ports: { starttls: await freePort(), directTls: await freePort() },
+      ports: { starttls, directTls },
       usernames: Array.from({ length: scenario.accountsNeeded() }, (_, i) => `bench${i + 1}`),
       password: PASSWORD,
       iterations: options.iterations,
@@ -158,30 +161,30 @@ async function runOne(root: string, target: Target, scenario: Scenario, options:
   }
 }
 
-// Figures shown in the table, by scenario: [key, label].
-const ROWS: Record<string, [string, string][]> = {
+// Figures shown in the table, by scenario: [key, label, whether a ratio means something].
+const ROWS: Record<string, [string, string, boolean][]> = {
   logins: [
-    ['loginsPerSecond', 'logins/s'],
-    ['latencyP50Ms', 'login latency p50 (ms)'],
-    ['latencyP99Ms', 'login latency p99 (ms)'],
-    ['loginsPerServerCpuSecond', 'logins per server CPU-s'],
-    ['serverCpuSeconds', 'server CPU (s)'],
-    ['loadgenCpuSeconds', 'load generator CPU (s)'],
-    ['otherCpuSeconds', 'other processes CPU (s)'],
-    ['seconds', 'wall time (s)'],
-    ['logins', 'logins completed'],
+    ['loginsPerSecond', 'logins/s', true],
+    ['latencyP50Ms', 'login latency p50 (ms)', true],
+    ['latencyP99Ms', 'login latency p99 (ms)', true],
+    ['loginsPerServerCpuSecond', 'logins per server CPU-s', true],
+    ['serverCpuSeconds', 'server CPU (s)', false],
+    ['loadgenCpuSeconds', 'load generator CPU (s)', false],
+    ['otherCpuSeconds', 'other processes CPU (s)', false],
+    ['seconds', 'wall time (s)', false],
+    ['logins', 'logins completed', false],
   ],
   messages: [
-    ['deliveredPerSecond', 'delivered messages/s'],
-    ['latencyP50Ms', 'delivery latency p50 (ms)'],
-    ['latencyP99Ms', 'delivery latency p99 (ms)'],
-    ['messagesPerServerCpuSecond', 'messages per server CPU-s'],
-    ['serverCpuSeconds', 'server CPU (s)'],
-    ['loadgenCpuSeconds', 'load generator CPU (s)'],
-    ['otherCpuSeconds', 'other processes CPU (s)'],
-    ['seconds', 'wall time (s)'],
-    ['pairs', 'pairs connected'],
-    ['bounced', 'bounced (error) messages'],
+    ['deliveredPerSecond', 'delivered messages/s', true],
+    ['latencyP50Ms', 'delivery latency p50 (ms)', true],
+    ['latencyP99Ms', 'delivery latency p99 (ms)', true],
+    ['messagesPerServerCpuSecond', 'messages per server CPU-s', true],
+    ['serverCpuSeconds', 'server CPU (s)', false],
+    ['loadgenCpuSeconds', 'load generator CPU (s)', false],
+    ['otherCpuSeconds', 'other processes CPU (s)', false],
+    ['seconds', 'wall time (s)', false],
+    ['pairs', 'pairs connected', false],
+    ['bounced', 'bounced (error) messages', false],
   ],
 };
 
@@ -204,10 +207,10 @@ function table(records: BenchRecord[], targets: string[]): string {
     const byTarget = new Map(records.filter((r) => r.scenario === scenario).map((r) => [r.target, r]));
     if (byTarget.size === 0) continue;
     const rows: string[][] = [];
-    for (const [key, label] of ROWS[scenario]!) {
+    for (const [key, label, ratioed] of ROWS[scenario]!) {
       const values = targets.map((t) => byTarget.get(t)?.result?.figures[key]);
       const [a, b] = [values[ours], values[theirs]];
-      const ratio = compare && a !== undefined && b !== undefined ? `${format(a / b)}×` : '';
+      const ratio = ratioed && a !== undefined && b !== undefined && Number.isFinite(a / b) ? `${format(a / b)}×` : '';
       rows.push([label, ...values.map(format), ...(compare ? [ratio] : [])]);
     }
     const text = (pick: (r: BenchRecord) => string): string[] => targets.map((t) => { const r = byTarget.get(t); return r ? pick(r) : '—'; });
@@ -231,7 +234,7 @@ function table(records: BenchRecord[], targets: string[]): string {
     const mechanisms = new Set([...byTarget.values()].map((r) => r.result?.negotiated?.mechanism).filter(Boolean));
     if (mechanisms.size > 1) notes.push(`${scenario}: targets used different SASL mechanisms; force one with --mechanism`);
   }
-  if (compare) notes.push('ratios above 1 favour Palisade for rates, and Prosody for latencies and CPU seconds');
+  if (compare) notes.push('a ratio above 1 favours Palisade for rates and per-CPU figures, and Prosody for latencies');
   return out.join('\n') + (notes.length > 0 ? `\n\n${notes.map((n) => `note: ${n}`).join('\n')}` : '') + '\n';
 }
 

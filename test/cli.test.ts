@@ -128,6 +128,34 @@ describe('palisade user', () => {
     assert.match(rmAgain.stderr, /No account alice@example\.test/);
   });
 
+  test('unlock lifts a lock left by failed logins and is audited', async () => {
+    const add = palisade(['user', 'add', 'locked', '--password-stdin', '--config', config], { input: 'correct horse battery\n' });
+    assert.equal(add.code, 0, add.stderr);
+    const { openStorage } = await import('../src/storage/index.ts');
+    const storage = await openStorage({ backend: 'sqlite', path: join(dir, 'data', 'palisade.db') });
+    try {
+      await storage.db
+        .insertInto('auth_lockouts' as never)
+        .values({ domain: 'example.test', localpart: 'locked', failures: 10, window_start: Date.now(), locked_until: Date.now() + 600_000 } as never)
+        .execute();
+    } finally {
+      await storage.close();
+    }
+    const r = palisade(['user', 'unlock', 'locked', '--config', config]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /unlocked locked@example\.test/);
+    const again = palisade(['user', 'unlock', 'locked', '--config', config]);
+    assert.match(again.stdout, /was not locked/);
+    const check = await openStorage({ backend: 'sqlite', path: join(dir, 'data', 'palisade.db') });
+    try {
+      const entries = await check.audit.list({ action: 'auth.unlock' });
+      assert.deepEqual(entries.map((e) => e.reason), ['lock lifted', 'no lock']);
+    } finally {
+      await check.close();
+    }
+    assert.equal(palisade(['user', 'remove', 'locked', '--config', config]).code, 0);
+  });
+
   test('refuses bad input with a clear message and creates nothing', () => {
     const cases: [string[], string, RegExp][] = [
       [['user', 'add', 'bob@other.test', '--password-stdin'], 'long enough password\n', /not on this server's domain/],

@@ -10,7 +10,7 @@ import type { ServerSetup, Target } from './target.ts';
 
 const execFileAsync = promisify(execFile);
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(REPO, 'src', 'cli', 'main.ts');
+const CLI = join(REPO, 'src', 'cli', 'bin.ts');
 
 function cliArgs(...args: string[]): string[] {
   return ['--import', 'tsx', CLI, ...args];
@@ -59,6 +59,11 @@ export const palisade: Target = {
       doc.setIn(['tls', 'key_file'], setup.certificate.key);
     }
     if (doc.hasIn(['logging', 'level'])) doc.setIn(['logging', 'level'], 'warn');
+    // The reference servers run without rate limits (no mod_limits, shaper: none);
+    // so does Palisade here. Every connection comes from 127.0.0.1.
+    for (const [key, value] of Object.entries(BENCH_LIMITS)) {
+      if (doc.hasIn(['limits', key])) doc.setIn(['limits', key], value);
+    }
     await writeFile(file, doc.toString());
 
     const users = join(setup.dir, 'bench-users.csv');
@@ -72,6 +77,18 @@ export const palisade: Target = {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
   },
+};
+
+const BENCH_LIMITS: Record<string, number> = {
+  connections_per_ip: 1_000_000,
+  connection_rate_per_ip: 100_000,
+  connection_burst_per_ip: 1_000_000,
+  max_connections: 10_000_000,
+  bytes_per_second: 1_073_741_824,
+  bytes_burst: 1_073_741_824,
+  stanzas_per_second: 1_000_000,
+  stanzas_burst: 1_000_000,
+  unauthenticated_bytes_per_second: 1_073_741_824,
 };
 
 function configFile(setup: ServerSetup): string {

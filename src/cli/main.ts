@@ -15,7 +15,8 @@ import { BUILTIN_MODULES } from '../modules/index.ts';
 import { Server, SERVER_VERSION } from '../core/server.ts';
 import { Accounts, AccountError, generatePassword } from '../core/accounts.ts';
 import { openStorage, resolveStorageConfig } from '../storage/index.ts';
-import { StorageConflictError, SchemaTooNewError } from '../storage/types.ts';
+import { StorageConflictError, SchemaTooNewError, type Storage } from '../storage/types.ts';
+import { AuthGuard } from '../core/auth-guard.ts';
 import type { ScramHash } from '../auth/credentials.ts';
 import { readPassword, PasswordInputError } from './password.ts';
 import { parseImport, ImportFormatError } from './import.ts';
@@ -33,13 +34,16 @@ function load(opt: string | undefined): LoadedConfig {
   return loadConfig({ file: configPath(opt) });
 }
 
-async function withAccounts<T>(configOpt: string | undefined, fn: (accounts: Accounts, loaded: LoadedConfig) => Promise<T>): Promise<T> {
+async function withAccounts<T>(
+  configOpt: string | undefined,
+  fn: (accounts: Accounts, loaded: LoadedConfig, storage: Storage) => Promise<T>,
+): Promise<T> {
   const loaded = load(configOpt);
   const cfg = loaded.config;
   mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
   const storage = await openStorage(resolveStorageConfig(cfg.storage, loaded.dataDir));
   try {
-    return await fn(new Accounts(storage, { domain: cfg.domain, hashes: cfg.auth.scram_hashes as ScramHash[], iterations: cfg.auth.scram_iterations }), loaded);
+    return await fn(new Accounts(storage, { domain: cfg.domain, hashes: cfg.auth.scram_hashes as ScramHash[], iterations: cfg.auth.scram_iterations }), loaded, storage);
   } finally {
     await storage.close();
   }
@@ -126,6 +130,26 @@ export function buildCli(): Command {
       await withAccounts(opts.config, async (accounts) => {
         const j = await accounts.remove(address);
         process.stdout.write(`removed ${j.bareString()}\n`);
+      });
+    });
+
+  user
+    .command('unlock <jid>')
+    .description('lift the lock that repeated failed logins put on an account')
+    .option(...configOption)
+    .action(async (address: string, opts: { config?: string }) => {
+      await withAccounts(opts.config, async (accounts, loaded, storage) => {
+        const j = accounts.jid(address);
+        const guard = new AuthGuard(storage, {
+          domain: loaded.config.domain,
+          lockoutFailures: loaded.config.auth.lockout_failures,
+          windowMs: loaded.config.auth.lockout_window * 1000,
+          lockoutMs: loaded.config.auth.lockout_duration * 1000,
+          maxDelayMs: loaded.config.auth.failure_delay_max * 1000,
+        });
+        const had = await guard.unlock(j.local);
+        await storage.audit.append({ actor: 'cli', action: 'auth.unlock', decision: 'info', reason: had ? 'lock lifted' : 'no lock', details: { account: j.bareString() } });
+        process.stdout.write(had ? `unlocked ${j.bareString()}\n` : `${j.bareString()} was not locked\n`);
       });
     });
 

@@ -8,11 +8,15 @@ import { parsePlain } from '../auth/plain.ts';
 import { usernameCaseMapped, opaqueString, PrecisError } from '../xmpp/precis.ts';
 import type { AccountStore } from '../storage/types.ts';
 import type { TlsProvider } from '../net/tls.ts';
+import type { AuthGuard } from './auth-guard.ts';
 
 export type SaslStepResult =
   | { kind: 'challenge'; data: Buffer }
-  /** credentialsChecked: the failure came from checking a password (what brute-force limits count). */
-  | { kind: 'failure'; condition: string; text: string; credentialsChecked?: boolean }
+  /**
+   * credentialsChecked: the failure came from checking a password (what
+   * brute-force limits count); username/accountExists say whose.
+   */
+  | { kind: 'failure'; condition: string; text: string; credentialsChecked?: boolean; username?: string; accountExists?: boolean }
   | { kind: 'success'; data: Buffer; username: string; mechanism: string; channelBinding?: ChannelBindingType };
 
 export interface SaslExchange {
@@ -29,6 +33,7 @@ export interface AuthenticatorOptions {
   allowChannelBindingDowngrade: boolean;
   iterations: number;
   fakeCredentialSecret: Buffer;
+  guard: AuthGuard;
 }
 
 /** Strongest first: clients that pick the first mechanism they know get the best. */
@@ -69,30 +74,38 @@ export class Authenticator {
           type === 'tls-exporter' ? tls.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0)) : this.opts.tls.endPointBinding();
       }
     }
+    const seen: { username?: string; exists?: boolean } = {};
     const server = new ScramServer({
       hash,
       plus: m[2] !== undefined,
       channelBindings: data,
       serverSupportsPlus: bindings.length > 0,
       allowDowngrade: this.opts.allowChannelBindingDowngrade,
-      lookup: (username) => this.lookup(username, hash),
+      lookup: (username) => this.lookup(username, hash, seen),
       fakeCredentialSecret: this.opts.fakeCredentialSecret,
       iterationsForUnknown: this.opts.iterations,
     });
     return {
       step: async (input) => {
         const r = await server.step(input);
-        if (r.kind === 'failure') return { ...r, credentialsChecked: r.text === AUTH_FAILED_TEXT };
+        if (r.kind === 'failure') {
+          const credentialsChecked = r.text === AUTH_FAILED_TEXT;
+          return { ...r, credentialsChecked, username: seen.username, accountExists: seen.exists };
+        }
         if (r.kind !== 'success') return r;
         return { kind: 'success', data: r.data, username: prepUser(r.username)!, mechanism, channelBinding: r.channelBinding };
       },
     };
   }
 
-  private async lookup(username: string, hash: ScramHash): Promise<ScramCredential | undefined> {
+  /** A locked account looks exactly like an unknown one: the exchange runs on a fake credential and fails at the proof. */
+  private async lookup(username: string, hash: ScramHash, seen: { username?: string; exists?: boolean }): Promise<ScramCredential | undefined> {
     const local = prepUser(username);
     if (!local) return undefined;
     const account = await this.opts.accounts.get(this.opts.domain, local);
+    seen.username = local;
+    seen.exists = account !== undefined;
+    if (await this.opts.guard.isLocked(local, seen.exists)) return undefined;
     return account?.credentials.find((c) => c.hash === hash);
   }
 
@@ -112,11 +125,14 @@ export class Authenticator {
           if (!(err instanceof PrecisError)) throw err;
         }
         const account = local ? await this.opts.accounts.get(this.opts.domain, local) : undefined;
-        const cred = account ? strongest(account.credentials) : undefined;
+        const locked = local !== undefined && (await this.opts.guard.isLocked(local, account !== undefined));
+        const cred = account && !locked ? strongest(account.credentials) : undefined;
         // Unknown accounts cost the same PBKDF2 work as wrong passwords.
         const ok = cred && password !== undefined ? await verifyPassword(password, cred) : await this.dummyWork();
         const authzOk = parsed.authzid === undefined || parsed.authzid === `${local}@${this.opts.domain}`;
-        if (!ok || !local) return { kind: 'failure', condition: 'not-authorized', text: AUTH_FAILED_TEXT, credentialsChecked: true };
+        if (!ok || !local) {
+          return { kind: 'failure', condition: 'not-authorized', text: AUTH_FAILED_TEXT, credentialsChecked: true, username: local, accountExists: account !== undefined };
+        }
         if (!authzOk) return { kind: 'failure', condition: 'invalid-authzid', text: 'You may only act as yourself.' };
         return { kind: 'success', data: Buffer.alloc(0), username: local, mechanism: 'PLAIN' };
       },

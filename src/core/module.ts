@@ -48,6 +48,8 @@ export interface ServerEvents {
   'session-bound': [session: ClientSession];
   /** The session sent initial presence (became available, RFC 6121 §4.2). */
   'session-available': [session: ClientSession];
+  /** The account's last available session became unavailable (RFC 6121 §4.5): it is offline now. */
+  'account-unavailable': [account: JID, status: string | undefined];
   'session-closed': [session: ClientSession];
   stopping: [];
 }
@@ -76,6 +78,13 @@ export interface ModuleContext<Options> {
   send(stanza: Element): Promise<void>;
   /** Routes a stanza on an account's behalf (e.g. presence to its contacts): classified and decided like the account's own. */
   sendAs(stanza: Element, from: JID): Promise<void>;
+  /**
+   * Routes a stanza as if the session had sent it: every pipeline step, the
+   * decision included (e.g. to re-broadcast its presence after the server
+   * changed what goes into it). Rejects with StreamFault where the session's
+   * own stanza would have ended its stream.
+   */
+  routeFrom(session: ClientSession, stanza: Element): Promise<void>;
   /** Adds facts to every routed stanza's policy request (classify step). */
   classify(fn: Classifier): void;
   /** Contributes a rule to the decision point (e.g. a user's block list), asked before the organisation's rules. */

@@ -13,6 +13,8 @@ import type { Storage } from '../storage/types.ts';
 import { TlsProvider } from '../net/tls.ts';
 import { C2SConnection, type C2SHost } from '../net/c2s.ts';
 import { Authenticator } from './authenticator.ts';
+import { AuthGuard } from './auth-guard.ts';
+import { ConnectionGate } from '../net/limits.ts';
 import { Router } from './router.ts';
 import { SessionRegistry } from './sessions.ts';
 import { DecisionPoint, allowAll } from '../policy/decision-point.ts';
@@ -28,6 +30,16 @@ import type { ChannelBindingType } from '../auth/scram.ts';
 const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
 export const SERVER_NAME = 'Palisade';
 export const SERVER_VERSION = pkg.version;
+
+/** Refuses a connection on the STARTTLS port with a stream error, cheaply (no TLS, no parsing). */
+function refuseStream(socket: Socket, domain: string, reason: string): void {
+  const text = reason.replace(/[<&>]/g, '');
+  socket.end(
+    `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='${domain}' version='1.0'>` +
+      `<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>${text}</text></stream:error></stream:stream>`,
+  );
+  setTimeout(() => socket.destroy(), 1000).unref();
+}
 
 export interface ListeningAddresses {
   c2s?: AddressInfo;
@@ -45,6 +57,8 @@ export class Server {
   policy!: DecisionPoint;
   router!: Router;
   private auth!: Authenticator;
+  guard!: AuthGuard;
+  private gate!: ConnectionGate;
   private modules: LoadedModule[] = [];
   private readonly listeners: (NetServer | TlsServer)[] = [];
   private readonly connections = new Set<C2SConnection>();
@@ -88,7 +102,15 @@ export class Server {
       keyFile: cfg.tls.key_file ? resolve(this.loaded.baseDir, cfg.tls.key_file) : null,
       minVersion: cfg.tls.min_version,
     });
+    this.guard = new AuthGuard(this.storage, {
+      domain: cfg.domain,
+      lockoutFailures: cfg.auth.lockout_failures,
+      windowMs: cfg.auth.lockout_window * 1000,
+      lockoutMs: cfg.auth.lockout_duration * 1000,
+      maxDelayMs: cfg.auth.failure_delay_max * 1000,
+    });
     this.auth = new Authenticator({
+      guard: this.guard,
       domain: cfg.domain,
       accounts: this.storage.accounts,
       tls: this.tls,
@@ -125,6 +147,26 @@ export class Server {
   private async listen(): Promise<void> {
     const cfg = this.loaded.config;
     const host = this.c2sHost();
+    const log = this.log.child({ component: 'c2s' });
+    this.gate = new ConnectionGate({
+      perIp: cfg.limits.connections_per_ip,
+      ratePerIp: cfg.limits.connection_rate_per_ip,
+      burstPerIp: cfg.limits.connection_burst_per_ip,
+      total: cfg.limits.max_connections,
+    });
+    // Admission happens on the raw socket, before any TLS work is spent on it.
+    const admit = (socket: Socket, directTls: boolean): boolean => {
+      const ip = socket.remoteAddress ?? 'unknown';
+      const verdict = this.gate.admit(ip);
+      if ('refused' in verdict) {
+        log.warn({ ip, reason: verdict.refused }, 'connection refused');
+        if (directTls) socket.destroy();
+        else refuseStream(socket, cfg.domain, verdict.refused);
+        return false;
+      }
+      socket.once('close', verdict.release);
+      return true;
+    };
     const accept = (socket: Socket, directTls: boolean) => {
       socket.setNoDelay(true);
       const conn = new C2SConnection(socket, host, { directTls });
@@ -132,11 +174,14 @@ export class Server {
       socket.once('close', () => this.connections.delete(conn));
     };
     if (cfg.listeners.c2s.enabled) {
-      const srv = createTcpServer({ noDelay: true }, (s) => accept(s, false));
+      const srv = createTcpServer({ noDelay: true }, (s) => {
+        if (admit(s, false)) accept(s, false);
+      });
       this.addresses.c2s = await this.bind(srv, cfg.listeners.c2s.address, cfg.listeners.c2s.port);
     }
     if (cfg.listeners.c2s_direct_tls.enabled) {
       const srv = createTlsServer(this.tls.serverOptions(['xmpp-client']), (s) => accept(s, true));
+      srv.on('connection', (raw: Socket) => void admit(raw, true));
       srv.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
       this.addresses.c2sDirectTls = await this.bind(srv, cfg.listeners.c2s_direct_tls.address, cfg.listeners.c2s_direct_tls.port);
     }
@@ -167,6 +212,16 @@ export class Server {
         maxNameBytes: cfg.limits.max_name_bytes,
       },
       headerTimeoutMs: cfg.limits.header_timeout * 1000,
+      traffic: {
+        bytesPerSecond: cfg.limits.bytes_per_second,
+        bytesBurst: cfg.limits.bytes_burst,
+        stanzasPerSecond: cfg.limits.stanzas_per_second,
+        stanzasBurst: cfg.limits.stanzas_burst,
+        unauthenticatedBytesPerSecond: cfg.limits.unauthenticated_bytes_per_second,
+        toleranceMs: cfg.limits.throttle_tolerance * 1000,
+      },
+      idleTimeoutMs: cfg.limits.idle_timeout * 1000,
+      pingTimeoutMs: cfg.limits.ping_timeout * 1000,
       negotiationTimeoutMs: cfg.auth.negotiation_timeout * 1000,
       tls: this.tls,
       auth: this.auth,
@@ -181,7 +236,23 @@ export class Server {
           time: new Date(),
         });
         if (verdict.decision === 'deny') return { condition: 'not-authorized', text: verdict.text ?? 'Login refused by policy.' };
+        await this.guard.success(username);
         return true;
+      },
+      loginFailed: async (username, accountExists, conn) => {
+        const { delayMs, locked } = await this.guard.failure(username, accountExists, conn.ip);
+        if (locked) {
+          this.log.warn({ user: username, ip: conn.ip }, 'account locked after repeated failed logins');
+          // Only real accounts are named in the audit log; guesses at names are not worth keeping.
+          await this.storage.audit.append({
+            actor: `ip:${conn.ip}`,
+            action: 'auth.lockout',
+            decision: 'info',
+            reason: 'too many failed logins',
+            details: accountExists ? { account: `${username}@${cfg.domain}` } : { account: null },
+          });
+        }
+        return delayMs;
       },
       bind: async (conn) => {
         const verdict = await this.policy.decide({
@@ -191,6 +262,10 @@ export class Server {
           time: new Date(),
         });
         if (verdict.decision === 'deny') throw new StanzaError(verdict.condition ?? 'not-allowed', verdict.text ?? 'Refused by policy.');
+        const others = this.sessions.ofAccount(conn.jid.bare).filter((s) => s.jid.resource !== conn.jid.resource);
+        if (others.length >= cfg.limits.sessions_per_account) {
+          throw new StanzaError('resource-constraint', `This account already has ${others.length} sessions, the most allowed.`);
+        }
         const replaced = this.sessions.add(conn);
         // RFC 6120 §7.7.2.2: the newer session wins; the older one ends with <conflict/>.
         if (replaced) replaced.close('conflict', 'Replaced by a new connection with the same resource.');
@@ -250,6 +325,7 @@ export class Server {
       },
       send: (stanza: Element) => this.router.fromServer(stanza),
       sendAs: (stanza, from) => this.router.fromAccount(stanza, from),
+      routeFrom: (session, stanza) => this.router.fromClient(session, stanza),
       classify: (fn) => disposers.push(this.router.addClassifier(fn)),
       policyRule: (rule) => disposers.push(this.policy.addModuleRule(rule)),
       every: (ms, fn) => {

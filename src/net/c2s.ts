@@ -16,21 +16,37 @@ import { StreamFault } from '../core/router.ts';
 import type { TlsProvider } from './tls.ts';
 import type { Authenticator, SaslExchange } from '../core/authenticator.ts';
 import type { ChannelBindingType } from '../auth/scram.ts';
+import { TokenBucket } from './limits.ts';
 
 export interface C2SHost {
   readonly domain: string;
   readonly limits: XmlLimits;
   readonly headerTimeoutMs: number;
   readonly negotiationTimeoutMs: number;
+  readonly traffic: TrafficLimits;
+  readonly idleTimeoutMs: number;
+  readonly pingTimeoutMs: number;
   readonly tls: TlsProvider;
   readonly auth: Authenticator;
   readonly log: Logger;
   /** After SASL succeeded: account state and the login policy; true or the SASL failure to send. */
   authorize(username: string, conn: C2SConnection): Promise<true | { condition: string; text: string }>;
+  /** Records a failed password check; returns the ms to wait before answering it. */
+  loginFailed(username: string | undefined, accountExists: boolean, conn: C2SConnection): Promise<number>;
   /** Policy + registration of a freshly bound session; throws StanzaError to refuse. */
   bind(session: C2SConnection): Promise<void>;
   unbind(session: C2SConnection): void;
   route(session: C2SConnection, stanza: Element): Promise<void>;
+}
+
+export interface TrafficLimits {
+  bytesPerSecond: number;
+  bytesBurst: number;
+  stanzasPerSecond: number;
+  stanzasBurst: number;
+  unauthenticatedBytesPerSecond: number;
+  /** A stream throttled without a break for this long is closed. */
+  toleranceMs: number;
 }
 
 type State = 'connected' | 'authenticating' | 'authenticated' | 'bound' | 'closed';
@@ -78,6 +94,13 @@ export class C2SConnection implements ClientSession {
   private chain: Promise<void> = Promise.resolve();
   private headerTimer: NodeJS.Timeout | undefined;
   private negotiationTimer: NodeJS.Timeout | undefined;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private pingTimer: NodeJS.Timeout | undefined;
+  private bytes: TokenBucket;
+  private readonly stanzas: TokenBucket;
+  /** When the current unbroken stretch of throttling began (0: not throttled). */
+  private throttledSince = 0;
+  private resumeTimer: NodeJS.Timeout | undefined;
 
   constructor(socket: Socket, host: C2SHost, opts: { directTls: boolean }) {
     this.socket = socket;
@@ -85,6 +108,10 @@ export class C2SConnection implements ClientSession {
     this.ip = socket.remoteAddress ?? 'unknown';
     this.secure = opts.directTls;
     this.log = host.log.child({ conn: this.id, ip: this.ip });
+    const t = host.traffic;
+    this.bytes = new TokenBucket(t.unauthenticatedBytesPerSecond, t.unauthenticatedBytesPerSecond);
+    this.stanzas = new TokenBucket(t.stanzasPerSecond, t.stanzasBurst);
+    this.idleTimer = setTimeout(() => this.onIdle(), host.idleTimeoutMs);
     this.negotiationTimer = setTimeout(
       () => this.close('connection-timeout', 'Stream negotiation took too long.'),
       host.negotiationTimeoutMs,
@@ -131,10 +158,49 @@ export class C2SConnection implements ClientSession {
   }
 
   private attach(socket: Socket): void {
-    socket.on('data', (chunk: Buffer) => this.parser.write(chunk));
+    socket.on('data', (chunk: Buffer) => this.onData(chunk));
     socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
     socket.on('close', () => this.finish());
     socket.on('drain', () => this.maybeResume());
+  }
+
+  private onData(chunk: Buffer): void {
+    this.idleTimer?.refresh();
+    if (this.pingTimer) {
+      clearTimeout(this.pingTimer);
+      this.pingTimer = undefined;
+    }
+    this.parser.write(chunk);
+    this.throttle(this.bytes.take(chunk.length));
+  }
+
+  /**
+   * Backpressure for fast senders: stop reading for as long as the rate limit
+   * says. A stream that stays throttled past the tolerance is abusive and ends.
+   */
+  private throttle(waitMs: number): void {
+    if (waitMs <= 0) {
+      if (!this.resumeTimer) this.throttledSince = 0;
+      return;
+    }
+    const now = Date.now();
+    if (this.throttledSince === 0) this.throttledSince = now;
+    else if (now - this.throttledSince > this.host.traffic.toleranceMs) {
+      return this.close('policy-violation', 'You are sending too fast for too long.');
+    }
+    this.socket.pause();
+    clearTimeout(this.resumeTimer);
+    this.resumeTimer = setTimeout(() => {
+      this.resumeTimer = undefined;
+      this.maybeResume();
+    }, waitMs);
+  }
+
+  /** Silence: a bound client is pinged (XEP-0199); any data answers it. Unbound streams just end. */
+  private onIdle(): void {
+    if (this.state !== 'bound') return this.close('connection-timeout', 'The connection was idle too long.');
+    this.write(x('iq', { type: 'get', id: `idle-${randomBytes(4).toString('hex')}`, from: this.host.domain, to: this.jid.toString() }, x('ping', { xmlns: 'urn:xmpp:ping' })).toString());
+    this.pingTimer = setTimeout(() => this.close('connection-timeout', 'No answer to the server ping.'), this.host.pingTimeoutMs);
   }
 
   private newStream(): void {
@@ -219,6 +285,9 @@ export class C2SConnection implements ClientSession {
   /** Stanzas are processed one at a time, in order; reading pauses while many wait. */
   private enqueue(el: Element): void {
     const generation = this.generation;
+    // Only the byte rate (per chunk) decides that a sender has calmed down.
+    const wait = this.stanzas.take(1);
+    if (wait > 0) this.throttle(wait);
     this.pending++;
     if (this.pending > MAX_PENDING_STANZAS) this.socket.pause();
     this.chain = this.chain
@@ -240,7 +309,12 @@ export class C2SConnection implements ClientSession {
   }
 
   private maybeResume(): void {
-    if (this.pending <= MAX_PENDING_STANZAS / 2 && this.socket.isPaused() && this.socket.writableLength < MAX_OUTBOUND_BYTES / 2) {
+    if (
+      !this.resumeTimer &&
+      this.pending <= MAX_PENDING_STANZAS / 2 &&
+      this.socket.isPaused() &&
+      this.socket.writableLength < MAX_OUTBOUND_BYTES / 2
+    ) {
       this.socket.resume();
     }
   }
@@ -270,7 +344,7 @@ export class C2SConnection implements ClientSession {
     this.socket = secure;
     this.secure = true;
     secure.once('secure', () => this.log.debug({ protocol: secure.getProtocol() }, 'TLS established'));
-    secure.on('data', (chunk: Buffer) => this.parser.write(chunk));
+    secure.on('data', (chunk: Buffer) => this.onData(chunk));
     secure.on('error', (err) => {
       this.log.debug({ err: err.message }, 'TLS error');
       this.finish();
@@ -307,7 +381,13 @@ export class C2SConnection implements ClientSession {
       this.write(x('challenge', { xmlns: NS.sasl }).t(result.data.toString('base64')).toString());
       return;
     }
-    if (result.kind === 'failure') return this.saslFailure(result.condition, result.text, result.credentialsChecked ?? false);
+    if (result.kind === 'failure') {
+      if (result.credentialsChecked) {
+        // Answer every failed password check late, the same way for every account (brute force).
+        await delay(await this.host.loginFailed(result.username, result.accountExists ?? false, this));
+      }
+      return this.saslFailure(result.condition, result.text, result.credentialsChecked ?? false);
+    }
     const outcome = await this.host.authorize(result.username, this);
     if (outcome !== true) return this.saslFailure(outcome.condition, outcome.text, true);
     this.sasl = undefined;
@@ -315,6 +395,7 @@ export class C2SConnection implements ClientSession {
     this.mechanism = result.mechanism;
     this.channelBinding = result.channelBinding;
     this.state = 'authenticated';
+    this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
     this.log.info({ user: result.username, mechanism: result.mechanism }, 'authenticated');
     this.write(x('success', { xmlns: NS.sasl }).t(result.data.length ? result.data.toString('base64') : '').toString());
     this.newStream();
@@ -365,8 +446,7 @@ export class C2SConnection implements ClientSession {
     this.finished = true;
     const wasBound = this.state === 'bound';
     this.state = 'closed';
-    clearTimeout(this.headerTimer);
-    clearTimeout(this.negotiationTimer);
+    for (const t of [this.headerTimer, this.negotiationTimer, this.idleTimer, this.pingTimer, this.resumeTimer]) clearTimeout(t);
     if (wasBound) this.host.unbind(this);
   }
 }
@@ -379,6 +459,10 @@ function decodeBase64(text: string): Buffer | undefined {
   if (t === '' || t === '=') return Buffer.alloc(0);
   if (t.length % 4 !== 0 || !BASE64_RE.test(t)) return undefined;
   return Buffer.from(t, 'base64');
+}
+
+function delay(ms: number): Promise<void> {
+  return ms > 0 ? new Promise((r) => setTimeout(r, ms)) : Promise.resolve();
 }
 
 function generatedResource(): string {

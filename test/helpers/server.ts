@@ -29,7 +29,10 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
       c2s_direct_tls: { address: '127.0.0.1', port: 0 },
       https: { enabled: false },
     },
-    auth: { scram_iterations: 4096 },
+    auth: { scram_iterations: 4096, failure_delay_max: 0 },
+    // Many test clients connect from 127.0.0.1 in quick succession; the limit
+    // tests (test/integration/limits.raw.test.ts) set their own values.
+    limits: { connections_per_ip: 10_000, connection_rate_per_ip: 10_000, connection_burst_per_ip: 10_000 },
     logging: { level: (process.env.PALISADE_TEST_LOG as Config['logging']['level'] | undefined) ?? 'silent' },
   };
   const loaded = loadConfig({ env: {}, overrides: merge(base, overrides) });

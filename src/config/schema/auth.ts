@@ -16,6 +16,10 @@ export const auth = z
       .default('refuse')
       .describe("'refuse': a client that says it could bind but saw no -PLUS (gs2 flag y) is refused as a stripping attack (RFC 5802); 'allow': accept it, for clients that only know tls-unique"),
     allow_plain: z.boolean().default(false).describe('offer SASL PLAIN (only ever over TLS)'),
+    lockout_failures: z.int().min(1).max(1000).default(10).describe('failed logins of one account within lockout_window that lock it, 1..1000'),
+    lockout_window: z.int().min(1).max(86_400).default(900).describe('seconds over which failed logins are counted, 1..86400'),
+    lockout_duration: z.int().min(1).max(31_536_000).default(900).describe('seconds an account stays locked (palisade user unlock ends it early), 1..31536000'),
+    failure_delay_max: z.number().min(0).max(60).default(8).describe('longest delay, in seconds, before answering a failed login (it doubles with each failure per account and per address), 0..60'),
     negotiation_timeout: z.int().min(1).max(600).default(30).describe('seconds from connect until a resource must be bound, 1..600'),
   })
   .prefault({})

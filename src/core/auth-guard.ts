@@ -1,0 +1,131 @@
+// Brute-force protection for logins: failures per account (in the database, so
+// locks survive restarts and the CLI can lift them) and per source address (in
+// memory), a delay before each failure answer that doubles with recent
+// failures, and a lock after too many. Unknown accounts are counted in memory
+// the same way, so they look exactly like real ones from outside.
+import type { Kysely } from 'kysely';
+import type { Storage } from '../storage/types.ts';
+
+interface LockoutRow {
+  domain: string;
+  localpart: string;
+  failures: number;
+  window_start: number | string;
+  locked_until: number | string | null;
+}
+
+interface Tables {
+  auth_lockouts: LockoutRow;
+}
+
+export interface AuthGuardOptions {
+  domain: string;
+  lockoutFailures: number;
+  windowMs: number;
+  lockoutMs: number;
+  maxDelayMs: number;
+  now?: () => number;
+}
+
+interface Counter {
+  failures: number;
+  windowStart: number;
+  lockedUntil: number;
+}
+
+const BASE_DELAY_MS = 250;
+const MAX_MEMORY_ENTRIES = 50_000;
+
+export class AuthGuard {
+  private readonly db: Kysely<Tables>;
+  private readonly opts: AuthGuardOptions;
+  private readonly now: () => number;
+  private readonly byIp = new Map<string, Counter>();
+  private readonly unknownAccounts = new Map<string, Counter>();
+
+  constructor(storage: Storage, opts: AuthGuardOptions) {
+    this.db = storage.db as unknown as Kysely<Tables>;
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+  }
+
+  async isLocked(localpart: string, exists: boolean): Promise<boolean> {
+    const c = exists ? await this.load(localpart) : this.unknownAccounts.get(localpart);
+    return c !== undefined && c.lockedUntil > this.now();
+  }
+
+  /**
+   * Records a failed login and returns how long to wait before answering it, and
+   * whether this failure locked the account.
+   */
+  async failure(localpart: string | undefined, exists: boolean, ip: string): Promise<{ delayMs: number; locked: boolean }> {
+    const ipCount = this.bump(this.byIp, ip);
+    let accountCount = 0;
+    let locked = false;
+    if (localpart !== undefined) {
+      const current = exists ? await this.load(localpart) : this.unknownAccounts.get(localpart);
+      const next = this.advance(current);
+      if (next.failures >= this.opts.lockoutFailures && next.lockedUntil <= this.now()) {
+        next.lockedUntil = this.now() + this.opts.lockoutMs;
+        locked = true;
+      }
+      if (exists) await this.save(localpart, next);
+      else remember(this.unknownAccounts, localpart, next);
+      accountCount = next.failures;
+    }
+    const n = Math.max(ipCount, accountCount);
+    return { delayMs: Math.min(this.opts.maxDelayMs, BASE_DELAY_MS * 2 ** (n - 1)), locked };
+  }
+
+  /** A successful login clears the account's failures (the address keeps its own count). */
+  async success(localpart: string): Promise<void> {
+    await this.db.deleteFrom('auth_lockouts').where('domain', '=', this.opts.domain).where('localpart', '=', localpart).execute();
+  }
+
+  /** Lifts a lock (palisade user unlock); true if there was one. */
+  async unlock(localpart: string): Promise<boolean> {
+    const r = await this.db.deleteFrom('auth_lockouts').where('domain', '=', this.opts.domain).where('localpart', '=', localpart).executeTakeFirst();
+    return Number(r.numDeletedRows) > 0;
+  }
+
+  private advance(current: Counter | undefined): Counter {
+    const t = this.now();
+    if (!current || t - current.windowStart > this.opts.windowMs) {
+      return { failures: 1, windowStart: t, lockedUntil: current?.lockedUntil ?? 0 };
+    }
+    return { ...current, failures: current.failures + 1 };
+  }
+
+  private bump(map: Map<string, Counter>, key: string): number {
+    const next = this.advance(map.get(key));
+    remember(map, key, next);
+    return next.failures;
+  }
+
+  private async load(localpart: string): Promise<Counter | undefined> {
+    const row = await this.db
+      .selectFrom('auth_lockouts')
+      .selectAll()
+      .where('domain', '=', this.opts.domain)
+      .where('localpart', '=', localpart)
+      .executeTakeFirst();
+    if (!row) return undefined;
+    return { failures: row.failures, windowStart: Number(row.window_start), lockedUntil: Number(row.locked_until ?? 0) };
+  }
+
+  private async save(localpart: string, c: Counter): Promise<void> {
+    const values = { failures: c.failures, window_start: c.windowStart, locked_until: c.lockedUntil || null };
+    await this.db
+      .insertInto('auth_lockouts')
+      .values({ domain: this.opts.domain, localpart, ...values })
+      .onConflict((oc) => oc.columns(['domain', 'localpart']).doUpdateSet(values))
+      .execute();
+  }
+}
+
+/** Bounded memory: the oldest entries go first (Map keeps insertion order). */
+function remember(map: Map<string, Counter>, key: string, value: Counter): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > MAX_MEMORY_ENTRIES) map.delete(map.keys().next().value!);
+}
