@@ -88,7 +88,7 @@ describe('connection rate per IP', () => {
       assert.deepEqual([a.closed, b.closed], [false, false], 'the first two are admitted');
       const error = third.elements.find((e) => e.name === 'error');
       assert.ok(error?.getChild('policy-violation'), 'the third connection in a burst of two is refused');
-      assert.match(error.getChildText('text') ?? '', /too many new connections from 127\.0\.0\.1 \(limit 1 per second\)/);
+      assert.match(error!.getChildText('text') ?? '', /too many new connections from 127\.0\.0\.1 \(limit 1 per second\)/);
     } finally {
       await ts.stop();
     }
