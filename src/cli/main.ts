@@ -3,6 +3,7 @@
 //   palisade start [--config FILE]
 //   palisade check-config [--config FILE]
 //   palisade user add|passwd|remove|list|import ...
+//   palisade policy check|reload|explain|default, audit verify|export, group ... (policy.ts, audit.ts, group.ts)
 // Passwords come from a prompt or stdin, never from argv (visible in `ps`).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -20,6 +21,9 @@ import { AuthGuard } from '../core/auth-guard.ts';
 import type { ScramHash } from '../auth/credentials.ts';
 import { readPassword, PasswordInputError } from './password.ts';
 import { parseImport, ImportFormatError } from './import.ts';
+import { auditCli, registerPolicyCommands } from './policy.ts';
+import { registerAuditCommands } from './audit.ts';
+import { registerGroupCommands } from './group.ts';
 
 /** An error whose message is for the operator; printed without a stack. */
 class UsageError extends Error {}
@@ -100,10 +104,11 @@ export function buildCli(): Command {
     .option('--password-stdin', 'read the password from standard input')
     .option('--admin', 'make the account an administrator')
     .action(async (address: string, opts: { config?: string; passwordStdin?: boolean; admin?: boolean }) => {
-      await withAccounts(opts.config, async (accounts) => {
+      await withAccounts(opts.config, async (accounts, loaded, storage) => {
         accounts.jid(address); // refuse a bad address before asking for a password
         const password = await readPassword({ fromStdin: !!opts.passwordStdin, confirm: true });
         const j = await accounts.add(address, password, { isAdmin: !!opts.admin });
+        await auditCli(storage, loaded, 'user.add', `created ${j.bareString()}`, { account: j.bareString(), admin: !!opts.admin });
         process.stdout.write(`created ${j.bareString()}\n`);
       });
     });
@@ -114,10 +119,11 @@ export function buildCli(): Command {
     .option(...configOption)
     .option('--password-stdin', 'read the password from standard input')
     .action(async (address: string, opts: { config?: string; passwordStdin?: boolean }) => {
-      await withAccounts(opts.config, async (accounts) => {
+      await withAccounts(opts.config, async (accounts, loaded, storage) => {
         accounts.jid(address);
         const password = await readPassword({ fromStdin: !!opts.passwordStdin, confirm: true });
         const j = await accounts.setPassword(address, password);
+        await auditCli(storage, loaded, 'user.passwd', `password changed for ${j.bareString()}`, { account: j.bareString() });
         process.stdout.write(`password changed for ${j.bareString()}\n`);
       });
     });
@@ -127,8 +133,9 @@ export function buildCli(): Command {
     .description('delete an account')
     .option(...configOption)
     .action(async (address: string, opts: { config?: string }) => {
-      await withAccounts(opts.config, async (accounts) => {
+      await withAccounts(opts.config, async (accounts, loaded, storage) => {
         const j = await accounts.remove(address);
+        await auditCli(storage, loaded, 'user.remove', `removed ${j.bareString()}`, { account: j.bareString() });
         process.stdout.write(`removed ${j.bareString()}\n`);
       });
     });
@@ -172,10 +179,11 @@ export function buildCli(): Command {
     .option(...configOption)
     .action(async (file: string, opts: { config?: string }) => {
       const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
-      await withAccounts(opts.config, async (accounts) => {
+      await withAccounts(opts.config, async (accounts, loaded, storage) => {
         const entries = parseImport(text, file, generatePassword);
         const started = Date.now();
         const result = await accounts.import(entries);
+        await auditCli(storage, loaded, 'user.import', `imported ${result.created} accounts`, { created: result.created, existing: result.existing.length });
         for (const e of entries) {
           if (e.generated && !result.existing.includes(accounts.jid(e.address).bareString())) {
             process.stdout.write(`${accounts.jid(e.address).bareString()},${e.password}\n`);
@@ -186,6 +194,9 @@ export function buildCli(): Command {
       });
     });
 
+  registerPolicyCommands(program);
+  registerAuditCommands(program);
+  registerGroupCommands(program);
   return program;
 }
 
@@ -224,6 +235,7 @@ async function start(loaded: LoadedConfig): Promise<void> {
   process.once('SIGTERM', () => shutdown('SIGTERM'));
   process.once('SIGINT', () => shutdown('SIGINT'));
   process.on('SIGHUP', () => {
+    void server.policyEngine.reload('signal:SIGHUP'); // logs and audits its outcome; an invalid policy is refused
     try {
       server.tls.reload();
       server.log.info('TLS certificate reloaded');

@@ -53,6 +53,7 @@ const DEFAULTS = {
   },
   logging: { level: 'info' },
   modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {} },
+  policy: { file: null, reload_poll_ms: 1000, audit_checkpoint_every: 100 },
 };
 
 describe('defaults', () => {

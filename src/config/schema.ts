@@ -6,6 +6,7 @@ import { limits } from './schema/limits.ts';
 import { listeners } from './schema/listeners.ts';
 import { logging } from './schema/logging.ts';
 import { modules } from './schema/modules.ts';
+import { policy } from './schema/policy.ts';
 import { storage } from './schema/storage.ts';
 import { tls } from './schema/tls.ts';
 
@@ -20,6 +21,7 @@ export const ConfigSchema = z.strictObject({
   limits,
   logging,
   modules,
+  policy,
 });
 
 /** The parsed configuration with every default filled in; keys as written in the file (snake_case). */

@@ -7,6 +7,8 @@ import { deriveCredentials, type ScramHash } from '../auth/credentials.ts';
 import { opaqueString, isMixedScript, PrecisError } from '../xmpp/precis.ts';
 import { JidError, parseJID, type JID } from '../xmpp/jid.ts';
 import type { Account, Storage } from '../storage/types.ts';
+import { removeAccountRosterData } from '../modules/roster/store.ts';
+import { removeAccountLastActivity } from '../modules/last-activity/store.ts';
 
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_BYTES = 1023;
@@ -91,8 +93,18 @@ export class Accounts {
     return j;
   }
 
+  /**
+   * Deletes the account and what points at it: its roster, its last activity,
+   * and its items and pending subscription requests on other accounts'
+   * rosters (those rosters get a new version, so their clients learn of it).
+   * Database only, so it works from the CLI with no server running.
+   */
   async remove(address: string): Promise<JID> {
     const j = this.jid(address);
+    if (!(await this.storage.accounts.get(j.domain, j.local))) throw new AccountError(`No account ${j.bareString()}.`);
+    const ref = { domain: j.domain, localpart: j.local };
+    await removeAccountRosterData(this.storage.db, ref);
+    await removeAccountLastActivity(this.storage.db, ref);
     if (!(await this.storage.accounts.remove(j.domain, j.local))) throw new AccountError(`No account ${j.bareString()}.`);
     return j;
   }

@@ -17,7 +17,8 @@ import { AuthGuard } from './auth-guard.ts';
 import { ConnectionGate } from '../net/limits.ts';
 import { Router } from './router.ts';
 import { SessionRegistry } from './sessions.ts';
-import { DecisionPoint, allowAll } from '../policy/decision-point.ts';
+import type { DecisionPoint } from '../policy/decision-point.ts';
+import { PolicyEngine } from '../policy/engine.ts';
 import { resolveModules, setupModules, type LoadedModule, type ResolvedModule, type TrackedContext } from './module-loader.ts';
 import { BUILTIN_MODULES } from '../modules/index.ts';
 import type { DiscoIdentity, ModuleContext, ServerEvents, ServerInfo } from './module.ts';
@@ -55,6 +56,8 @@ export class Server {
   storage!: Storage;
   tls!: TlsProvider;
   policy!: DecisionPoint;
+  /** The organisation's policy (policy file, groups, signed audit log, reloads): src/policy/engine.ts. */
+  policyEngine!: PolicyEngine;
   router!: Router;
   private auth!: Authenticator;
   guard!: AuthGuard;
@@ -121,7 +124,10 @@ export class Server {
       iterations: cfg.auth.scram_iterations,
       fakeCredentialSecret: await this.serverSecret(),
     });
-    this.policy = new DecisionPoint(allowAll, this.storage.audit, this.log.child({ component: 'policy' }));
+    // Policy (issue 6): the policy file compiled behind the one decision point; a bad file stops start-up.
+    this.policyEngine = await PolicyEngine.open({ loaded: this.loaded, storage: this.storage, log: this.log.child({ component: 'policy' }) });
+    this.events.once('stopping', () => this.policyEngine.close());
+    this.policy = this.policyEngine.decisionPoint;
     this.router = new Router({
       host: cfg.domain,
       sessions: this.sessions,
@@ -129,6 +135,7 @@ export class Server {
       accountExists: async (local) => (await this.storage.accounts.get(cfg.domain, local)) !== undefined,
       log: this.log.child({ component: 'router' }),
     });
+    this.policyEngine.attach(this.router); // classifier: groups, policy clock, payload facts
     // RFC 6121 Appendix E: the legacy session iq is answered for old clients.
     this.router.addIq({ type: 'set', ns: NS.session, name: 'session', targets: ['host', 'account'] }, () => undefined);
     this.modules = await setupModules(resolved, (m) => this.contextFor(m));
@@ -229,17 +236,22 @@ export class Server {
       authorize: async (username, conn) => {
         const account = await this.storage.accounts.get(cfg.domain, username);
         if (!account) return { condition: 'not-authorized', text: 'Authentication failed' };
-        if (account.disabled) return { condition: 'account-disabled', text: 'This account is disabled.' };
+        if (account.disabled) {
+          this.policyEngine.loginFailed(`${username}@${cfg.domain}`, conn.ip, 'account disabled');
+          return { condition: 'account-disabled', text: 'This account is disabled.' };
+        }
         const verdict = await this.policy.decide({
           action: 'login',
-          subject: { jid: `${username}@${cfg.domain}`, domain: cfg.domain, groups: [], ip: conn.ip, security: conn.security },
-          time: new Date(),
+          subject: { jid: `${username}@${cfg.domain}`, domain: cfg.domain, groups: this.policyEngine.groupsOf(`${username}@${cfg.domain}`), ip: conn.ip, security: conn.security },
+          time: this.policyEngine.now(),
         });
         if (verdict.decision === 'deny') return { condition: 'not-authorized', text: verdict.text ?? 'Login refused by policy.' };
         await this.guard.success(username);
+        this.policyEngine.loginSucceeded(`${username}@${cfg.domain}`, conn.ip, conn.security);
         return true;
       },
       loginFailed: async (username, accountExists, conn) => {
+        this.policyEngine.loginFailed(accountExists ? `${username}@${cfg.domain}` : undefined, conn.ip, 'wrong password or unknown account');
         const { delayMs, locked } = await this.guard.failure(username, accountExists, conn.ip);
         if (locked) {
           this.log.warn({ user: username, ip: conn.ip }, 'account locked after repeated failed logins');
@@ -257,9 +269,9 @@ export class Server {
       bind: async (conn) => {
         const verdict = await this.policy.decide({
           action: 'bind',
-          subject: { jid: conn.jid.bareString(), domain: cfg.domain, groups: [], ip: conn.ip, security: conn.security },
+          subject: { jid: conn.jid.bareString(), domain: cfg.domain, groups: this.policyEngine.groupsOf(conn.jid.bareString()), ip: conn.ip, security: conn.security },
           resource: { jid: conn.jid.toString(), scope: 'self' },
-          time: new Date(),
+          time: this.policyEngine.now(),
         });
         if (verdict.decision === 'deny') throw new StanzaError(verdict.condition ?? 'not-allowed', verdict.text ?? 'Refused by policy.');
         const others = this.sessions.ofAccount(conn.jid.bare).filter((s) => s.jid.resource !== conn.jid.resource);

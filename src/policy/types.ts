@@ -29,6 +29,8 @@ export interface PolicyResource {
   scope?: PeerScope;
   /** Roster relationship, filled in once rosters exist; 'unknown' until then. */
   relation?: 'contact' | 'none' | 'unknown';
+  /** Groups of the peer's bare JID (the policy classifier fills them). */
+  groups?: readonly string[];
 }
 
 export interface PolicyRequest {

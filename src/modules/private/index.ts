@@ -1,8 +1,120 @@
-// Private XML storage (XEP-0049). Placeholder definition: being implemented in this change.
+// Private XML storage (XEP-0049, jabber:iq:private): an account keeps XML
+// fragments on the server, one per element name and namespace, readable and
+// writable by that account only.
+//
+// - Only iq without 'to' or to one's own bare JID; to anyone else's address:
+//   forbidden (XEP-0049 §2.3 prefers it to service-unavailable), whether or not
+//   that account exists.
+// - Reserved namespaces (jabber:*, http://jabber.org/*, vcard-temp) and a query
+//   without a namespaced child: not-acceptable (XEP-0049 §2.3).
+// - A get names exactly one element; the answer holds what is stored, or the
+//   element empty when nothing is.
+// - A set stores each child (an empty one deletes); all of them or none.
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
 import { defineModule } from '../../core/module.ts';
+import { parseElement } from '../../net/xml-stream.ts';
+import { x, type Element } from '../../xmpp/element.ts';
+import { StanzaError } from '../../xmpp/errors.ts';
+import { NS } from '../../xmpp/ns.ts';
+import { PrivateLimitError, PrivateStore, type PrivateItem, type PrivateTables } from './store.ts';
+
+/** XEP-0049 §2.3: namespaces a client may not store under. */
+export function isReservedNamespace(ns: string): boolean {
+  return ns === '' || ns.startsWith('jabber:') || ns.startsWith('http://jabber.org/') || ns === 'vcard-temp';
+}
 
 export default defineModule({
   id: 'private',
   description: 'Private XML storage (XEP-0049)',
-  setup() {},
+  options: z.strictObject({
+    max_bytes: z.int().min(256).max(16_777_216).default(65_536).describe('largest element kept (XML text), in bytes, 256..16777216'),
+    max_items: z.int().min(1).max(100_000).default(100).describe('elements (name + namespace) kept per account, 1..100000'),
+  }),
+  // No disco feature: XEP-0049 defines none; clients just try it.
+  setup(ctx) {
+    const store = new PrivateStore(ctx.storage.db as unknown as Kysely<PrivateTables>);
+    const { max_bytes: maxBytes, max_items: maxItems } = ctx.options;
+
+    const forbidden = () => new StanzaError('forbidden', 'Private XML storage is readable and writable by its owner only.');
+
+    // Before the router's own check, which would answer service-unavailable for a
+    // missing account and so tell it apart from an existing one.
+    ctx.hook(
+      'iq/bare',
+      (iq, route) => {
+        const type = iq.attrs.type;
+        if ((type !== 'get' && type !== 'set') || !route.origin || iq.elements[0]?.ns !== NS.privateXml) return false;
+        if (route.to.bareString() === route.from.bareString()) return false;
+        throw forbidden();
+      },
+      10,
+    );
+
+    ctx.iq({ type: 'get', ns: NS.privateXml, name: 'query', targets: ['account'] }, async (iq, route) => {
+      if (route.to.bareString() !== route.from.bareString()) throw forbidden();
+      const wanted = iq.elements[0]!.elements;
+      if (wanted.length === 0) throw new StanzaError('not-acceptable', 'Name the element to retrieve: one child element in its own namespace.');
+      if (wanted.length > 1) throw new StanzaError('bad-request', 'Retrieve one element per request.');
+      const el = wanted[0]!;
+      refuseReserved(el.ns);
+      const xml = await store.get(ctx.host, route.to.local, el.ns, el.name);
+      return x('query', { xmlns: NS.privateXml }, xml === undefined ? x(el.name, { xmlns: el.ns }) : parseStored(xml));
+    });
+
+    ctx.iq({ type: 'set', ns: NS.privateXml, name: 'query', targets: ['account'] }, async (iq, route) => {
+      if (route.to.bareString() !== route.from.bareString()) throw forbidden();
+      const children = iq.elements[0]!.elements;
+      if (children.length === 0) throw new StanzaError('not-acceptable', 'Nothing to store: include at least one child element in its own namespace.');
+      const items: PrivateItem[] = [];
+      const seen = new Set<string>();
+      for (const el of children) {
+        refuseReserved(el.ns);
+        const key = `${el.name} ${el.ns}`;
+        if (seen.has(key)) throw new StanzaError('bad-request', `<${el.name} xmlns='${el.ns}'/> appears more than once.`);
+        seen.add(key);
+        const xml = standaloneXml(el);
+        const bytes = Buffer.byteLength(xml, 'utf8');
+        if (bytes > maxBytes) {
+          throw new StanzaError('not-acceptable', `<${el.name} xmlns='${el.ns}'/> is ${bytes} bytes; this server keeps private elements of up to ${maxBytes} bytes.`);
+        }
+        parseStored(xml); // what is stored must read back
+        items.push({ ns: el.ns, name: el.name, xml: isEmpty(el) ? null : xml });
+      }
+      try {
+        await store.set(ctx.host, route.to.local, items, maxItems);
+      } catch (err) {
+        if (err instanceof PrivateLimitError) {
+          throw new StanzaError('not-acceptable', `This server keeps up to ${maxItems} private elements per account; nothing was stored.`);
+        }
+        throw err;
+      }
+    });
+  },
 });
+
+function refuseReserved(ns: string): void {
+  if (isReservedNamespace(ns)) {
+    const own = ns === '' || ns === NS.privateXml;
+    throw new StanzaError('not-acceptable', own ? 'A stored element needs its own namespace.' : `The namespace '${ns}' is reserved (XEP-0049).`);
+  }
+}
+
+/** No children, no text and no attribute but its namespace: storing it is the same as storing nothing. */
+function isEmpty(el: Element): boolean {
+  return el.children.every((c) => typeof c === 'string' && c.trim() === '') && Object.keys(el.attrs).every((k) => k === 'xmlns');
+}
+
+/** The element as XML text that parses on its own (namespace and ancestors' prefix declarations on it). */
+function standaloneXml(el: Element): string {
+  const copy = el.clone();
+  copy.attrs = { xmlns: el.ns, ...copy.attrs };
+  for (let a = el.parent; a; a = a.parent) {
+    for (const [k, v] of Object.entries(a.attrs)) if (k.startsWith('xmlns:') && !(k in copy.attrs)) copy.attrs[k] = v;
+  }
+  return copy.toString();
+}
+
+function parseStored(xml: string): Element {
+  return parseElement(xml, { maxStanzaBytes: 64 * 1024 * 1024, maxDepth: 1024, maxAttributes: 16384, maxAttributeBytes: 16 * 1024 * 1024, maxNameBytes: 65536 });
+}

@@ -2,8 +2,11 @@
 import { describe } from 'node:test';
 import { accountsContract } from './accounts.ts';
 import { auditContract } from './audit.ts';
+import { blockingContract } from './blocking.ts';
 import type { ContractTarget } from './harness.ts';
 import { lifecycleContract } from './lifecycle.ts';
+import { offlineVcardPrivateContract } from './offline-vcard-private.ts';
+import { rosterContract } from './roster.ts';
 
 export type { ContractTarget } from './harness.ts';
 
@@ -12,5 +15,8 @@ export function storageContract(name: string, target: ContractTarget): void {
     describe('lifecycle', () => lifecycleContract(target));
     describe('accounts', () => accountsContract(target));
     describe('audit', () => auditContract(target));
+    describe('blocking', () => blockingContract(target));
+    describe('offline, vcard, private', () => offlineVcardPrivateContract(target));
+    describe('roster and last activity', () => rosterContract(target));
   });
 }

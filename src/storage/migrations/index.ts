@@ -10,6 +10,7 @@ import * as m0003 from './0003-offline.ts';
 import * as m0004 from './0004-vcard-private.ts';
 import * as m0005 from './0005-blocking.ts';
 import * as m0006 from './0006-last-activity.ts';
+import * as m0007 from './0007-groups.ts';
 import * as m0008 from './0008-auth-lockout.ts';
 
 type Up = (db: Parameters<Migration['up']>[0], backend: Backend) => Promise<void>;
@@ -21,6 +22,7 @@ const MIGRATIONS: Record<string, Up> = {
   '0004-vcard-private': m0004.up,
   '0005-blocking': m0005.up,
   '0006-last-activity': m0006.up,
+  '0007-groups': m0007.up,
   '0008-auth-lockout': m0008.up,
 };
 

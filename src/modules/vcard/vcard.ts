@@ -1,0 +1,55 @@
+// The vCard element as the vcard module handles it: written out on its own
+// (XML text that parses by itself), read back, and its XEP-0153 photo hash.
+import { createHash } from 'node:crypto';
+import { parseElement } from '../../net/xml-stream.ts';
+import { x, type Element } from '../../xmpp/element.ts';
+import { StanzaError } from '../../xmpp/errors.ts';
+import { NS } from '../../xmpp/ns.ts';
+
+
+/**
+ * The element as XML text that stands on its own: its namespace stated, and the
+ * declarations of prefixes its attributes use that were made on an ancestor
+ * (the parser puts those on the stanza) copied onto it.
+ */
+export function standaloneXml(el: Element): string {
+  const copy = el.clone();
+  copy.attrs = { xmlns: el.ns, ...copy.attrs };
+  for (let a = el.parent; a; a = a.parent) {
+    for (const [k, v] of Object.entries(a.attrs)) if (k.startsWith('xmlns:') && !(k in copy.attrs)) copy.attrs[k] = v;
+  }
+  return copy.toString();
+}
+
+/** Parses what standaloneXml wrote; the element carries its namespace in attrs.xmlns. */
+export function parseStored(xml: string): Element {
+  return parseElement(xml, { maxStanzaBytes: 64 * 1024 * 1024, maxDepth: 1024, maxAttributes: 16384, maxAttributeBytes: 16 * 1024 * 1024, maxNameBytes: 65536 });
+}
+
+/** An empty vCard: what an account without one has (XEP-0054 §3.1 allows it for one's own). */
+export function emptyVCard(): Element {
+  return x('vCard', { xmlns: NS.vcard });
+}
+
+/** True when the vCard holds nothing: no child element and no text. */
+export function isEmptyVCard(vcard: Element): boolean {
+  return vcard.elements.length === 0 && vcard.text.trim() === '';
+}
+
+const BASE64 = /^[A-Za-z0-9+/]*={0,2}$/;
+
+/**
+ * XEP-0153: the SHA-1 (hex) of the image bytes in PHOTO/BINVAL, '' when there is
+ * no image. Whitespace in the base64 is ignored (XEP-0153 §4.6). Data that is not
+ * base64 is refused with bad-request rather than hashed as something else.
+ */
+export function photoHash(vcard: Element): string {
+  const binval = vcard.getChild('PHOTO', NS.vcard)?.getChild('BINVAL', NS.vcard);
+  if (!binval) return '';
+  const b64 = binval.text.replace(/[ \t\r\n]+/g, '');
+  if (b64 === '') return '';
+  if (!BASE64.test(b64) || b64.length % 4 === 1 || (b64.includes('=') && b64.length % 4 !== 0)) {
+    throw new StanzaError('bad-request', 'The PHOTO/BINVAL of the vCard is not base64 data.');
+  }
+  return createHash('sha1').update(Buffer.from(b64, 'base64')).digest('hex');
+}

@@ -1,0 +1,104 @@
+// The policy's own classifier (the router's classify step): it fills in who
+// the sender and the peer are (groups, from the compiled policy's snapshot of
+// the group memberships), the time from the policy clock, and facts derived
+// from the payload: whether a message has a body and carries an end-to-end
+// encrypted payload, and the named features (voice, video, p2p file transfer,
+// invitations, whiteboard, remote control, upload, external contacts,
+// presence visibility) that rules name. It decides nothing.
+import type { Element } from '../xmpp/element.ts';
+import type { Classifier } from '../core/router.ts';
+import { FACT_BODY, FACT_E2EE, bareOf, featureFact } from './compile.ts';
+import type { PolicyRequest } from './types.ts';
+
+// Namespaces the policy recognises (candidates for xmpp/ns.ts when a module speaks them).
+export const POLICY_NS = {
+  omemoLegacy: 'eu.siacs.conversations.axolotl',
+  omemo2: 'urn:xmpp:omemo:2',
+  openpgp: 'urn:xmpp:openpgp:0',
+  legacyPgp: 'jabber:x:encrypted',
+  jingle: 'urn:xmpp:jingle:1',
+  jingleMessage0: 'urn:xmpp:jingle-message:0',
+  jingleMessage1: 'urn:xmpp:jingle-message:1',
+  jingleRtp: 'urn:xmpp:jingle:apps:rtp:1',
+  jingleFileTransfer: ['urn:xmpp:jingle:apps:file-transfer:5', 'urn:xmpp:jingle:apps:file-transfer:4', 'urn:xmpp:jingle:apps:file-transfer:3'],
+  si: 'http://jabber.org/protocol/si',
+  bytestreams: 'http://jabber.org/protocol/bytestreams',
+  ibb: 'http://jabber.org/protocol/ibb',
+  httpUpload: 'urn:xmpp:http:upload:0',
+  commands: 'http://jabber.org/protocol/commands',
+  directInvite: 'jabber:x:conference',
+  mucUser: 'http://jabber.org/protocol/muc#user',
+  sxe: 'urn:xmpp:sxe:0',
+  swb: 'http://jabber.org/protocol/swb',
+} as const;
+
+export interface PolicyView {
+  groupsOf(bareJid: string | undefined): readonly string[];
+  now(): Date;
+}
+
+export function policyClassifier(view: () => PolicyView): Classifier {
+  return (req, stanza) => {
+    const v = view();
+    req.time = v.now();
+    req.subject.groups = v.groupsOf(req.subject.jid);
+    if (req.resource?.jid !== undefined) req.resource.groups = v.groupsOf(bareOf(req.resource.jid));
+    classifyPayload(req, stanza);
+  };
+}
+
+/** Facts about the payload; exported for unit tests and `policy explain`. */
+export function classifyPayload(req: PolicyRequest, stanza: Element): void {
+  const facts = (req.facts ??= {});
+  const set = (name: string) => (facts[featureFact(name)] = true);
+  const scope = req.resource?.scope;
+  const peerIsUser = scope === 'local' || scope === 'remote';
+  if (stanza.name === 'message') {
+    let body = false;
+    let e2ee = 'none';
+    for (const c of stanza.elements) {
+      const ns = c.ns;
+      if (c.name === 'body' && ns === 'jabber:client') body = true;
+      else if (c.name === 'encrypted' && (ns === POLICY_NS.omemoLegacy || ns === POLICY_NS.omemo2) && c.getChild('header', ns)) e2ee = 'omemo';
+      else if (c.name === 'openpgp' && ns === POLICY_NS.openpgp && c.text.trim() !== '') e2ee = 'openpgp';
+      else if (c.name === 'x' && ns === POLICY_NS.legacyPgp && c.text.trim() !== '') e2ee = 'openpgp';
+      else if (c.name === 'x' && (ns === POLICY_NS.directInvite || (ns === POLICY_NS.mucUser && c.getChild('invite', ns)))) set('invitations');
+      else if (c.name === 'propose' && (ns === POLICY_NS.jingleMessage0 || ns === POLICY_NS.jingleMessage1)) mediaOf(c, set);
+      else if (ns === POLICY_NS.sxe || ns === POLICY_NS.swb) set('whiteboard');
+    }
+    facts[FACT_BODY] = body;
+    facts[FACT_E2EE] = e2ee;
+  } else if (stanza.name === 'iq') {
+    const payload = stanza.elements[0];
+    if (!payload) return;
+    const ns = payload.ns;
+    if (ns === POLICY_NS.jingle) {
+      for (const content of payload.getChildren('content', ns)) mediaOf(content, set);
+    } else if (ns === POLICY_NS.si || ns === POLICY_NS.bytestreams || ns === POLICY_NS.ibb) {
+      set('p2p-file-transfer');
+    } else if (ns === POLICY_NS.httpUpload) {
+      set('file-transfer');
+    } else if (ns === POLICY_NS.commands && peerIsUser && req.resource?.jid?.includes('/')) {
+      set('remote-control');
+    } else if (ns === POLICY_NS.sxe || ns === POLICY_NS.swb) {
+      set('whiteboard');
+    }
+  } else if (stanza.name === 'presence') {
+    const type = stanza.attrs.type;
+    if ((type === 'subscribe' || type === 'subscribed') && scope === 'remote') set('external-contacts');
+    if ((type === undefined || type === 'unavailable') && peerIsUser) set('presence-visibility');
+  }
+}
+
+/** Jingle content or a call proposal: audio → voice, video → video, a file offer → p2p-file-transfer. */
+function mediaOf(el: Element, set: (name: string) => void): void {
+  for (const d of el.getChildren('description')) {
+    const ns = d.ns;
+    if (ns === POLICY_NS.jingleRtp) {
+      if (d.attrs.media === 'audio') set('voice');
+      else if (d.attrs.media === 'video') set('video');
+    } else if ((POLICY_NS.jingleFileTransfer as readonly string[]).includes(ns)) {
+      set('p2p-file-transfer');
+    }
+  }
+}
