@@ -155,7 +155,7 @@ export function buildCli(): Command {
           maxDelayMs: loaded.config.auth.failure_delay_max * 1000,
         });
         const had = await guard.unlock(j.local);
-        await storage.audit.append({ actor: 'cli', action: 'auth.unlock', decision: 'info', reason: had ? 'lock lifted' : 'no lock', details: { account: j.bareString() } });
+        await auditCli(storage, loaded, 'auth.unlock', had ? 'lock lifted' : 'no lock', { account: j.bareString() });
         process.stdout.write(had ? `unlocked ${j.bareString()}\n` : `${j.bareString()} was not locked\n`);
       });
     });

@@ -116,6 +116,8 @@ export interface ModuleDefinition<Options = Record<string, never>> {
   hostFeatures?: readonly string[];
   accountFeatures?: readonly string[];
   hostIdentities?: readonly DiscoIdentity[];
+  /** Empty elements advertised in the stream features offered with resource binding, e.g. XEP-0237's <ver/>. */
+  streamFeatures?: readonly { name: string; ns: string }[];
   /** Policy actions this module asks the decision point about. */
   actions?: readonly string[];
   setup(ctx: ModuleContext<Options>): void | Promise<void>;

@@ -69,6 +69,7 @@ export class Server {
   private readonly hostFeatures: string[][] = [];
   private readonly accountFeatures: string[][] = [];
   private readonly hostIdentities: DiscoIdentity[][] = [];
+  private streamFeatures: { name: string; ns: string }[] = [];
   private stopping: Promise<void> | undefined;
   addresses: ListeningAddresses = {};
 
@@ -139,6 +140,7 @@ export class Server {
     // RFC 6121 Appendix E: the legacy session iq is answered for old clients.
     this.router.addIq({ type: 'set', ns: NS.session, name: 'session', targets: ['host', 'account'] }, () => undefined);
     this.modules = await setupModules(resolved, (m) => this.contextFor(m));
+    this.streamFeatures = resolved.flatMap((m) => m.def.streamFeatures ?? []);
     await this.listen();
   }
 
@@ -233,6 +235,7 @@ export class Server {
       tls: this.tls,
       auth: this.auth,
       log: this.log.child({ component: 'c2s' }),
+      streamFeatures: () => this.streamFeatures,
       authorize: async (username, conn) => {
         const account = await this.storage.accounts.get(cfg.domain, username);
         if (!account) return { condition: 'not-authorized', text: 'Authentication failed' };
@@ -256,7 +259,7 @@ export class Server {
         if (locked) {
           this.log.warn({ user: username, ip: conn.ip }, 'account locked after repeated failed logins');
           // Only real accounts are named in the audit log; guesses at names are not worth keeping.
-          await this.storage.audit.append({
+          await this.policyEngine.audit.append({
             actor: `ip:${conn.ip}`,
             action: 'auth.lockout',
             decision: 'info',

@@ -29,6 +29,8 @@ export interface C2SHost {
   readonly tls: TlsProvider;
   readonly auth: Authenticator;
   readonly log: Logger;
+  /** What loaded modules advertise next to <bind/>. */
+  streamFeatures(): readonly { name: string; ns: string }[];
   /** After SASL succeeded: account state and the login policy; true or the SASL failure to send. */
   authorize(username: string, conn: C2SConnection): Promise<true | { condition: string; text: string }>;
   /** Records a failed password check; returns the ms to wait before answering it. */
@@ -274,6 +276,7 @@ export class C2SConnection implements ClientSession {
     } else if (this.state === 'authenticated') {
       features.c('bind', { xmlns: NS.bind });
       features.c('session', { xmlns: NS.session }).c('optional');
+      for (const f of this.host.streamFeatures()) features.c(f.name, { xmlns: f.ns });
     }
     return features;
   }

@@ -94,9 +94,10 @@ class Driver(slixmpp.ClientXMPP):
         cmd = c['cmd']
         if cmd == 'roster':
             if c.get('ver') is not None:
-                # The server can't announce urn:xmpp:features:rosterver yet (stream
-                # features belong to the core): tell slixmpp it may send 'ver'.
-                self.features.add('rosterver')
+                # slixmpp sends 'ver' only when the server announced
+                # urn:xmpp:features:rosterver, which this asserts.
+                if 'rosterver' not in self.features:
+                    emit('error', message='the server did not announce roster versioning')
                 self.client_roster.version = c['ver']
             result = await self.get_roster()
             query = result.xml.find('{jabber:iq:roster}query')

@@ -41,6 +41,7 @@ function parsePriority(presence: Element): number {
 
 export default defineModule({
   id: 'presence',
+  streamFeatures: [{ name: 'sub', ns: 'urn:xmpp:features:pre-approval' }],
   description: 'Presence and presence subscriptions (RFC 6121 §3-4)',
   dependsOn: ['roster'],
   setup(ctx) {

@@ -26,6 +26,7 @@ export default defineModule({
   description: 'Contact lists and roster versioning (RFC 6121 §2, XEP-0237)',
   options,
   hostFeatures: [NS_ROSTER],
+  streamFeatures: [{ name: 'ver', ns: 'urn:xmpp:features:rosterver' }],
   setup(ctx) {
     const opts = ctx.options;
     const service = new RosterService({
