@@ -3,36 +3,63 @@
 // the router on the account's behalf (classify + policy decision + delivery).
 //
 //   node --import tsx bench/presence-fanout.ts [contacts=500] [runs=30]
+//   npm run bench -- --only fanout [--fanout N]      (the same, as part of the bench)
 //
 // Self-contained: starts a Palisade in this process (test/helpers/server.ts,
-// SQLite in a temp folder), creates the accounts and roster rows directly
-// through the stores (set-up speed), logs N+1 raw-socket clients in over
-// STARTTLS, and measures from the moment the user's presence is written to
+// SQLite in a temp folder, loopback ports), creates the accounts and roster rows
+// directly through the stores (set-up speed), logs N+1 raw-socket clients in
+// over STARTTLS, and measures from the moment the user's presence is written to
 // its socket until the last subscriber has parsed it. Clients and server share
 // one event loop, so client-side parsing is part of every figure.
 import { performance } from 'node:perf_hooks';
+import { pathToFileURL } from 'node:url';
 import { deriveCredentials } from '../src/auth/credentials.ts';
 import { RosterStore } from '../src/modules/roster/store.ts';
 import type { Element } from '../src/xmpp/element.ts';
 import { startTestServer } from '../test/helpers/server.ts';
 import { login, type RawClient } from '../test/helpers/raw-client.ts';
 
-const CONTACTS = Number(process.argv[2] ?? 500);
-const RUNS = Number(process.argv[3] ?? 30);
 const LOGIN_PARALLEL = 50;
+/** Each wait for a presence is bounded by this; so is the whole measurement by FANOUT_LIMIT_MS. */
+const WAIT_MS = 30_000;
+export const FANOUT_LIMIT_MS = 180_000;
+
+export interface FanoutOptions {
+  contacts: number;
+  runs: number;
+  /** Progress lines. */
+  log?: (line: string) => void;
+}
+
+export interface FanoutFigures {
+  contacts: number;
+  runs: number;
+  setupSeconds: number;
+  initialMs: number;
+  p50Ms: number;
+  p95Ms: number;
+  minMs: number;
+  maxMs: number;
+  deliveriesPerSecondAtP50: number;
+  processCpuSeconds: number;
+}
 
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
-async function main(): Promise<void> {
+export async function presenceFanout({ contacts: count, runs, log = () => undefined }: FanoutOptions): Promise<FanoutFigures> {
+  const deadline = Date.now() + FANOUT_LIMIT_MS;
+  const inTime = (what: string): void => {
+    if (Date.now() > deadline) throw new Error(`presence fan-out: ${what} not done within ${FANOUT_LIMIT_MS / 1000} s`);
+  };
   const ts = await startTestServer();
   const clients: RawClient[] = [];
   try {
     const domain = ts.domain;
     const password = 'bench-password-1';
     const credentials = await deriveCredentials(password, ['SHA-256'], 4096);
-    const names = Array.from({ length: CONTACTS }, (_, i) => `contact${String(i).padStart(4, '0')}`);
+    const names = Array.from({ length: count }, (_, i) => `contact${String(i).padStart(4, '0')}`);
     await ts.server.storage.accounts.createMany(
       ['star', ...names].map((localpart) => ({ domain, localpart, disabled: false, isAdmin: false, credentials })),
     );
@@ -47,51 +74,77 @@ async function main(): Promise<void> {
     }
 
     const t0 = performance.now();
-    const connect = (username: string) =>
+    const connect = (username: string): Promise<RawClient> =>
       login({ port: ts.starttlsPort, dataDir: ts.dataDir, domain, username, password, resource: 'bench' }).then(async (c) => {
+        clients.push(c);
         c.send('<presence/>');
         await c.next((e) => e.name === 'presence' && e.attrs.from === c.jid, 10_000);
         return c;
       });
     const contacts: RawClient[] = [];
     for (let i = 0; i < names.length; i += LOGIN_PARALLEL) {
+      inTime('logging in the subscribers');
       contacts.push(...(await Promise.all(names.slice(i, i + LOGIN_PARALLEL).map(connect))));
     }
-    clients.push(...contacts);
     const star = await login({ port: ts.starttlsPort, dataDir: ts.dataDir, domain, username: 'star', password, resource: 'bench' });
     clients.push(star);
-    console.log(`set-up: ${CONTACTS} subscribers online in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+    const setupSeconds = (performance.now() - t0) / 1000;
+    log(`set-up: ${count} subscribers online in ${setupSeconds.toFixed(1)} s`);
 
     const starJid = star.jid!;
     const fromStar = (status: string) => (e: Element) => e.name === 'presence' && e.attrs.from === starJid && e.getChildText('status') === status;
     const measure = async (stanza: string, status: string): Promise<number> => {
-      const arrivals = contacts.map((c) => c.next(fromStar(status), 30_000));
+      const arrivals = contacts.map((c) => c.next(fromStar(status), WAIT_MS));
       const start = performance.now();
       star.send(stanza);
       await Promise.all(arrivals);
       return performance.now() - start;
     };
 
-    const initial = await measure('<presence><status>initial</status></presence>', 'initial');
-    await star.next((e) => e.name === 'presence' && e.attrs.from === starJid); // its own echo
-    console.log(`initial presence to ${CONTACTS} subscribers: ${initial.toFixed(1)} ms`);
+    const initialMs = await measure('<presence><status>initial</status></presence>', 'initial');
+    await star.next((e) => e.name === 'presence' && e.attrs.from === starJid, WAIT_MS); // its own echo
+    log(`initial presence to ${count} subscribers: ${initialMs.toFixed(1)} ms`);
 
+    const cpuBefore = process.cpuUsage();
     const times: number[] = [];
-    for (let run = 0; run < RUNS; run++) {
+    for (let run = 0; run < runs; run++) {
+      inTime('the presence updates');
       const status = `update ${run}`;
       times.push(await measure(`<presence><show>away</show><status>${status}</status></presence>`, status));
-      await star.next((e) => e.name === 'presence' && e.attrs.from === starJid);
+      await star.next((e) => e.name === 'presence' && e.attrs.from === starJid, WAIT_MS);
     }
+    const cpu = process.cpuUsage(cpuBefore);
     times.sort((a, b) => a - b);
-    console.log(
-      `presence update to ${CONTACTS} subscribers, ${RUNS} runs: p50 ${percentile(times, 50).toFixed(1)} ms, ` +
-        `p95 ${percentile(times, 95).toFixed(1)} ms, min ${times[0]!.toFixed(1)} ms, max ${times.at(-1)!.toFixed(1)} ms ` +
-        `(${((CONTACTS / percentile(times, 50)) * 1000).toFixed(0)} deliveries/s at p50)`,
+    const p50Ms = percentile(times, 50);
+    const figures: FanoutFigures = {
+      contacts: count,
+      runs,
+      setupSeconds,
+      initialMs,
+      p50Ms,
+      p95Ms: percentile(times, 95),
+      minMs: times[0]!,
+      maxMs: times.at(-1)!,
+      deliveriesPerSecondAtP50: (count / p50Ms) * 1000,
+      processCpuSeconds: (cpu.user + cpu.system) / 1e6,
+    };
+    log(
+      `presence update to ${count} subscribers, ${runs} runs: p50 ${figures.p50Ms.toFixed(1)} ms, ` +
+        `p95 ${figures.p95Ms.toFixed(1)} ms, min ${figures.minMs.toFixed(1)} ms, max ${figures.maxMs.toFixed(1)} ms ` +
+        `(${figures.deliveriesPerSecondAtP50.toFixed(0)} deliveries/s at p50)`,
     );
+    return figures;
   } finally {
     for (const c of clients) c.destroy();
     await ts.stop();
   }
 }
 
-await main();
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const contacts = Number(process.argv[2] ?? 500);
+  const runs = Number(process.argv[3] ?? 30);
+  if (!Number.isInteger(contacts) || contacts < 1 || !Number.isInteger(runs) || runs < 1) {
+    throw new Error('usage: node --import tsx bench/presence-fanout.ts [contacts=500] [runs=30]');
+  }
+  await presenceFanout({ contacts, runs, log: (line) => console.log(line) });
+}

@@ -1,5 +1,7 @@
 // `npm run bench [-- options]`: runs each scenario against a fresh instance of
-// each target server and prints absolute figures and Palisade/Prosody ratios.
+// each target server and prints absolute figures and Palisade/Prosody ratios;
+// then the in-process measurements of Palisade alone (presence fan-out, policy
+// decision cost), which no reference server has a counterpart for yet.
 // Progress goes to stderr; JSON lines and the table to stdout.
 import { rmSync } from 'node:fs';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
@@ -20,6 +22,15 @@ import type { ServerSetup, Target } from './targets/target.ts';
 const DOMAIN = 'bench.test';
 const PASSWORD = 'bench-password-0123';
 
+/** Scenarios against spawned servers, then in-process measurements of Palisade alone. */
+const SERVER_SCENARIOS = ['logins', 'messages'] as const;
+const IN_PROCESS = ['fanout', 'policy'] as const;
+const SCENARIO_NAMES: readonly string[] = [...SERVER_SCENARIOS, ...IN_PROCESS];
+/** Presence updates timed per fan-out measurement (after the initial presence). */
+const FANOUT_RUNS = 30;
+/** Issue 6's target for classify+decide (also in bench/policy-decide.ts, which run.ts imports only when needed). */
+const TARGET_MEDIAN_US = 5;
+
 const USAGE = `Usage: npm run bench [-- options]
   --compare            also run Prosody (installed with apt-get if missing)
   --users N            logins: accounts that log in (default 300, 1..5000)
@@ -30,6 +41,8 @@ const USAGE = `Usage: npm run bench [-- options]
   --iterations I       SCRAM PBKDF2 iterations for every account (default 10000, 4096..100000)
   --tls MODE           starttls (default) or direct
   --mechanism M        force SCRAM-SHA-1 or SCRAM-SHA-256 (default: strongest offered)
+  --fanout N           fanout: online subscribers that receive one presence (default 500, 1..2000)
+  --only LIST          run only these scenarios, comma-separated: ${SCENARIO_NAMES.join(',')} (default: all)
   --json FILE          also append each result as a JSON line to FILE
   --help`;
 
@@ -44,6 +57,8 @@ interface Options {
   tls: TlsMode;
   mechanism: ScramMechanism | undefined;
   json: string | undefined;
+  fanout: number;
+  only: Set<string>;
 }
 
 interface BenchRecord {
@@ -70,6 +85,8 @@ function parseOptions(): Options | undefined {
       tls: { type: 'string', default: 'starttls' },
       mechanism: { type: 'string' },
       json: { type: 'string' },
+      fanout: { type: 'string' },
+      only: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
   });
@@ -86,6 +103,9 @@ function parseOptions(): Options | undefined {
   if (mechanism !== undefined && !SCRAM_MECHANISMS.includes(mechanism as ScramMechanism)) {
     throw new Error(`--mechanism must be one of ${SCRAM_MECHANISMS.join(', ')}, got '${mechanism}'`);
   }
+  const only = new Set(values.only === undefined ? SCENARIO_NAMES : values.only.split(',').map((n) => n.trim()).filter(Boolean));
+  for (const name of only) if (!SCENARIO_NAMES.includes(name)) throw new Error(`--only: unknown scenario '${name}' (known: ${SCENARIO_NAMES.join(', ')})`);
+  if (only.size === 0) throw new Error('--only needs at least one scenario');
   return {
     compare: values.compare,
     users: int('users', values.users, 300, 1, 5000),
@@ -97,6 +117,8 @@ function parseOptions(): Options | undefined {
     tls: values.tls,
     mechanism: mechanism as ScramMechanism | undefined,
     json: values.json,
+    fanout: int('fanout', values.fanout, 500, 1, 2000),
+    only,
   };
 }
 
@@ -186,6 +208,34 @@ const ROWS: Record<string, [string, string, boolean][]> = {
     ['pairs', 'pairs connected', false],
     ['bounced', 'bounced (error) messages', false],
   ],
+  fanout: [
+    ['p50Ms', 'presence to all subscribers p50 (ms)', true],
+    ['p95Ms', 'presence to all subscribers p95 (ms)', true],
+    ['minMs', 'presence to all subscribers min (ms)', false],
+    ['maxMs', 'presence to all subscribers max (ms)', false],
+    ['deliveriesPerSecondAtP50', 'deliveries/s at p50', true],
+    ['initialMs', 'initial presence to all (ms)', false],
+    ['contacts', 'online subscribers', false],
+    ['runs', 'presence updates timed', false],
+    ['processCpuSeconds', 'bench process CPU for the updates (s)', false],
+    ['setupSeconds', 'set-up: subscribers online (s)', false],
+  ],
+  policy: [
+    ['classifyDecideMedianUs', 'classify+decide median (µs)', true],
+    ['classifyDecideP90Us', 'classify+decide p90 (µs)', true],
+    ['decideMedianUs', 'decide median (µs)', true],
+    ['decideP90Us', 'decide p90 (µs)', true],
+    ['evaluateMedianUs', 'evaluate median (µs)', true],
+    ['evaluateP90Us', 'evaluate p90 (µs)', true],
+    ['rules', 'rules (all tried)', false],
+    ['batches', 'batches of 2000 decisions, each', false],
+  ],
+};
+
+/** What the in-process measurements are, in the table's section titles. */
+const IN_PROCESS_TITLES: Record<string, string> = {
+  fanout: 'Palisade only, in-process (server and clients share one event loop); reference servers not measured for it yet',
+  policy: 'Palisade only, in-process, per decision with 50 rules; reference servers not measured for it yet',
 };
 
 function format(n: number | undefined): string {
@@ -206,18 +256,23 @@ function table(records: BenchRecord[], targets: string[]): string {
   for (const scenario of Object.keys(ROWS)) {
     const byTarget = new Map(records.filter((r) => r.scenario === scenario).map((r) => [r.target, r]));
     if (byTarget.size === 0) continue;
+    const inProcess = IN_PROCESS_TITLES[scenario];
     const rows: string[][] = [];
+    // A target without a record for an in-process measurement was not measured, not failed.
+    const cell = (t: string, shown: string): string => (inProcess && !byTarget.has(t) ? 'not measured yet' : shown);
     for (const [key, label, ratioed] of ROWS[scenario]!) {
       const values = targets.map((t) => byTarget.get(t)?.result?.figures[key]);
       const [a, b] = [values[ours], values[theirs]];
       const ratio = ratioed && a !== undefined && b !== undefined && Number.isFinite(a / b) ? `${format(a / b)}×` : '';
-      rows.push([label, ...values.map(format), ...(compare ? [ratio] : [])]);
+      rows.push([label, ...values.map((v, i) => cell(targets[i]!, format(v))), ...(compare ? [ratio] : [])]);
     }
-    const text = (pick: (r: BenchRecord) => string): string[] => targets.map((t) => { const r = byTarget.get(t); return r ? pick(r) : '—'; });
+    const text = (pick: (r: BenchRecord) => string): string[] => targets.map((t) => { const r = byTarget.get(t); return cell(t, r ? pick(r) : '—'); });
     rows.push(['failures', ...text((r) => (r.error ? 'did not run' : String(r.result?.failures ?? '—'))), ...(compare ? [''] : [])]);
-    rows.push(['SASL mechanism', ...text((r) => r.result?.negotiated?.mechanism ?? '—'), ...(compare ? [''] : [])]);
-    rows.push(['TLS', ...text((r) => r.result?.negotiated?.tls ?? '—'), ...(compare ? [''] : [])]);
-    out.push(`\n${scenario}\n${render([header, ...rows])}`);
+    if (!inProcess) {
+      rows.push(['SASL mechanism', ...text((r) => r.result?.negotiated?.mechanism ?? '—'), ...(compare ? [''] : [])]);
+      rows.push(['TLS', ...text((r) => r.result?.negotiated?.tls ?? '—'), ...(compare ? [''] : [])]);
+    }
+    out.push(`\n${scenario}${inProcess ? ` — ${inProcess}` : ''}\n${render([header, ...rows])}`);
 
     for (const [target, r] of byTarget) {
       if (r.error) notes.push(`${target}/${scenario} did not run: ${r.error}`);
@@ -231,6 +286,10 @@ function table(records: BenchRecord[], targets: string[]): string {
         notes.push(`${target}/${scenario}: other processes used ${format((100 * f.otherCpuSeconds) / f.seconds)}% of a core meanwhile; figures are disturbed, run again on a quiet machine`);
       }
     }
+    const policy = byTarget.get('palisade')?.result?.figures;
+    if (scenario === 'policy' && policy?.classifyDecideMedianUs !== undefined) {
+      notes.push(`policy: classify+decide median ${format(policy.classifyDecideMedianUs)} µs; target < ${TARGET_MEDIAN_US} µs ${policy.classifyDecideMedianUs < TARGET_MEDIAN_US ? 'met' : 'NOT met'}`);
+    }
     const mechanisms = new Set([...byTarget.values()].map((r) => r.result?.negotiated?.mechanism).filter(Boolean));
     if (mechanisms.size > 1) notes.push(`${scenario}: targets used different SASL mechanisms; force one with --mechanism`);
   }
@@ -242,6 +301,38 @@ function render(rows: string[][]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => (r[c] ?? '').length)));
   const line = (r: string[]): string => `| ${r.map((cell, c) => (c === 0 ? cell.padEnd(widths[c]!) : cell.padStart(widths[c]!))).join(' | ')} |`;
   return [line(rows[0]!), `|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
+}
+
+/**
+ * Presence fan-out (bench/presence-fanout.ts): a Palisade started in this
+ * process, loopback only, bounded by that file's FANOUT_LIMIT_MS. Imported here
+ * and not at the top, so that the server scenarios run even if src/ does not load.
+ */
+async function runFanout(contacts: number): Promise<ScenarioResult> {
+  const { presenceFanout } = await import('./presence-fanout.ts');
+  const f = await presenceFanout({ contacts, runs: FANOUT_RUNS, log: (line) => progress(`  ${line}`) });
+  return { figures: { ...f }, negotiated: undefined, failures: 0, firstError: undefined };
+}
+
+/** Policy decision cost (bench/policy-decide.ts): 50 rules, each measurement bounded in time. */
+async function runPolicy(): Promise<ScenarioResult> {
+  const { policyDecisionCost } = await import('./policy-decide.ts');
+  const c = await policyDecisionCost((line) => progress(`  ${line}`));
+  return {
+    figures: {
+      rules: c.rules,
+      evaluateMedianUs: c.evaluate.medianUs,
+      evaluateP90Us: c.evaluate.p90Us,
+      decideMedianUs: c.decide.medianUs,
+      decideP90Us: c.decide.p90Us,
+      classifyDecideMedianUs: c.classifyDecide.medianUs,
+      classifyDecideP90Us: c.classifyDecide.p90Us,
+      batches: Math.min(c.evaluate.batches, c.decide.batches, c.classifyDecide.batches),
+    },
+    negotiated: undefined,
+    failures: 0,
+    firstError: undefined,
+  };
 }
 
 async function main(): Promise<number> {
@@ -257,8 +348,11 @@ async function main(): Promise<number> {
     return 0;
   }
 
+  const serverScenarios = SERVER_SCENARIOS.filter((n) => options.only.has(n));
+  const inProcess = IN_PROCESS.filter((n) => options.only.has(n));
   const targets: { target: Target; version: string }[] = [];
-  for (const target of options.compare ? [palisade, prosody] : [palisade]) {
+  // The in-process measurements are Palisade's alone: no reason to install a reference server for them.
+  for (const target of options.compare && serverScenarios.length > 0 ? [palisade, prosody] : [palisade]) {
     const reason = await target.availability();
     if (reason) progress(`skipping ${target.name}: ${reason}`);
     else targets.push({ target, version: await target.version() });
@@ -268,7 +362,9 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const scenarios = [loginsScenario(options.users), messagesScenario(options.pairs, options.window, options.duration)];
+  const scenarios = [loginsScenario(options.users), messagesScenario(options.pairs, options.window, options.duration)].filter((s) =>
+    options.only.has(s.name),
+  );
   const machine = { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version };
   const params = {
     users: options.users,
@@ -280,6 +376,8 @@ async function main(): Promise<number> {
     tls: options.tls,
     mechanism: options.mechanism ?? 'strongest offered',
     certificate: CERTIFICATE_KIND,
+    fanout: options.fanout,
+    fanoutRuns: FANOUT_RUNS,
   };
   const root = await mkdtemp(join(tmpdir(), 'palisade-bench-'));
   // On every exit, Ctrl-C included; server.ts's exit handler has killed the servers by then.
@@ -301,6 +399,23 @@ async function main(): Promise<number> {
       process.stdout.write(`${line}\n`);
       if (options.json) await appendFile(options.json, `${line}\n`);
     }
+  }
+
+  const ours = targets.find((t) => t.target.name === palisade.name);
+  if (inProcess.length > 0 && !ours) progress('skipping fanout and policy: they measure Palisade, which cannot run here');
+  for (const name of ours ? inProcess : []) {
+    const record: BenchRecord = { time: new Date().toISOString(), scenario: name, target: ours!.target.name, version: ours!.version, params, machine, result: null, error: null };
+    try {
+      progress(`palisade/${name}: running in this process`);
+      record.result = name === 'fanout' ? await runFanout(options.fanout) : await runPolicy();
+    } catch (error) {
+      record.error = (error as Error).message;
+      progress(`palisade/${name} failed: ${record.error}`);
+    }
+    records.push(record);
+    const line = JSON.stringify(record);
+    process.stdout.write(`${line}\n`);
+    if (options.json) await appendFile(options.json, `${line}\n`);
   }
 
   process.stdout.write(
