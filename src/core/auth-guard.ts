@@ -42,6 +42,8 @@ export class AuthGuard {
   private readonly now: () => number;
   private readonly byIp = new Map<string, Counter>();
   private readonly unknownAccounts = new Map<string, Counter>();
+  /** Accounts seen with a failure row, so a successful login writes only when there is something to clear. */
+  private readonly withFailures = new Set<string>();
 
   constructor(storage: Storage, opts: AuthGuardOptions) {
     this.db = storage.db as unknown as Kysely<Tables>;
@@ -69,7 +71,10 @@ export class AuthGuard {
         next.lockedUntil = this.now() + this.opts.lockoutMs;
         locked = true;
       }
-      if (exists) await this.save(localpart, next);
+      if (exists) {
+        await this.save(localpart, next);
+        this.withFailures.add(localpart);
+      }
       else remember(this.unknownAccounts, localpart, next);
       accountCount = next.failures;
     }
@@ -79,6 +84,7 @@ export class AuthGuard {
 
   /** A successful login clears the account's failures (the address keeps its own count). */
   async success(localpart: string): Promise<void> {
+    if (!this.withFailures.delete(localpart)) return;
     await this.db.deleteFrom('auth_lockouts').where('domain', '=', this.opts.domain).where('localpart', '=', localpart).execute();
   }
 
@@ -110,6 +116,7 @@ export class AuthGuard {
       .where('localpart', '=', localpart)
       .executeTakeFirst();
     if (!row) return undefined;
+    this.withFailures.add(localpart);
     return { failures: row.failures, windowStart: Number(row.window_start), lockedUntil: Number(row.locked_until ?? 0) };
   }
 
