@@ -18,7 +18,6 @@ import { Accounts, AccountError, generatePassword } from '../core/accounts.ts';
 import { openStorage, resolveStorageConfig } from '../storage/index.ts';
 import { StorageConflictError, SchemaTooNewError, type Storage } from '../storage/types.ts';
 import { AuthGuard } from '../core/auth-guard.ts';
-import type { ScramHash } from '../auth/credentials.ts';
 import { readPassword, PasswordInputError } from './password.ts';
 import { parseImport, ImportFormatError } from './import.ts';
 import { auditCli, registerPolicyCommands } from './policy.ts';
@@ -47,7 +46,7 @@ async function withAccounts<T>(
   mkdirSync(loaded.dataDir, { recursive: true, mode: 0o700 });
   const storage = await openStorage(resolveStorageConfig(cfg.storage, loaded.dataDir));
   try {
-    return await fn(new Accounts(storage, { domain: cfg.domain, hashes: cfg.auth.scram_hashes as ScramHash[], iterations: cfg.auth.scram_iterations }), loaded, storage);
+    return await fn(Accounts.fromConfig(storage, cfg), loaded, storage);
   } finally {
     await storage.close();
   }
@@ -147,14 +146,7 @@ export function buildCli(): Command {
     .action(async (address: string, opts: { config?: string }) => {
       await withAccounts(opts.config, async (accounts, loaded, storage) => {
         const j = accounts.jid(address);
-        const guard = new AuthGuard(storage, {
-          domain: loaded.config.domain,
-          lockoutFailures: loaded.config.auth.lockout_failures,
-          windowMs: loaded.config.auth.lockout_window * 1000,
-          lockoutMs: loaded.config.auth.lockout_duration * 1000,
-          maxDelayMs: loaded.config.auth.failure_delay_max * 1000,
-        });
-        const had = await guard.unlock(j.local);
+        const had = await AuthGuard.fromConfig(storage, loaded.config).unlock(j.local);
         await auditCli(storage, loaded, 'auth.unlock', had ? 'lock lifted' : 'no lock', { account: j.bareString() });
         process.stdout.write(had ? `unlocked ${j.bareString()}\n` : `${j.bareString()} was not locked\n`);
       });
@@ -207,7 +199,7 @@ async function start(loaded: LoadedConfig): Promise<void> {
   const cfg = loaded.config;
   if ((await server.storage.accounts.count(cfg.domain)) === 0) {
     const password = generatePassword();
-    const accounts = new Accounts(server.storage, { domain: cfg.domain, hashes: cfg.auth.scram_hashes as ScramHash[], iterations: cfg.auth.scram_iterations });
+    const accounts = Accounts.fromConfig(server.storage, cfg);
     const admin = await accounts.add('admin', password, { isAdmin: true });
     process.stdout.write(
       `\nFirst start: created the administrator account ${admin.bareString()}\n` +

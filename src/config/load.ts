@@ -58,7 +58,8 @@ export function parseConfigText(text: string, sourceName: string, env: NodeJS.Pr
   return validateConfig(parseYaml(text, sourceName), sourceName, env, undefined);
 }
 
-function parseYaml(text: string, source: string): unknown {
+/** Strict YAML 1.2 for every file an operator writes (config, policy): errors name line, column and key path. */
+export function parseYaml(text: string, source: string): unknown {
   const lineCounter = new YAML.LineCounter();
   // YAML 1.2 core schema: `yes`/`on` stay strings and nothing is coerced behind the admin's back.
   const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, version: '1.2' });

@@ -7,6 +7,7 @@ import { deriveCredentials, type ScramHash } from '../auth/credentials.ts';
 import { opaqueString, isMixedScript, PrecisError } from '../xmpp/precis.ts';
 import { JidError, parseJID, type JID } from '../xmpp/jid.ts';
 import type { Account, Storage } from '../storage/types.ts';
+import type { Config } from '../config/schema.ts';
 import { removeAccountRosterData } from '../modules/roster/store.ts';
 import { removeAccountLastActivity } from '../modules/last-activity/store.ts';
 
@@ -68,6 +69,11 @@ export function generatePassword(): string {
 export class Accounts {
   private readonly storage: Storage;
   private readonly policy: AccountPolicy;
+
+  /** Accounts of the configured domain, with the configured SCRAM hashes and iteration count. */
+  static fromConfig(storage: Storage, config: Config): Accounts {
+    return new Accounts(storage, { domain: config.domain, hashes: config.auth.scram_hashes as ScramHash[], iterations: config.auth.scram_iterations });
+  }
 
   constructor(storage: Storage, policy: AccountPolicy) {
     this.storage = storage;

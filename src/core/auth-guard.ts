@@ -5,6 +5,7 @@
 // the same way, so they look exactly like real ones from outside.
 import type { Kysely } from 'kysely';
 import type { Storage } from '../storage/types.ts';
+import type { Config } from '../config/schema.ts';
 
 interface LockoutRow {
   domain: string;
@@ -44,6 +45,17 @@ export class AuthGuard {
   private readonly unknownAccounts = new Map<string, Counter>();
   /** Accounts seen with a failure row, so a successful login writes only when there is something to clear. */
   private readonly withFailures = new Set<string>();
+
+  /** The guard the auth.lockout_* and auth.failure_delay_max settings describe. */
+  static fromConfig(storage: Storage, config: Config): AuthGuard {
+    return new AuthGuard(storage, {
+      domain: config.domain,
+      lockoutFailures: config.auth.lockout_failures,
+      windowMs: config.auth.lockout_window * 1000,
+      lockoutMs: config.auth.lockout_duration * 1000,
+      maxDelayMs: config.auth.failure_delay_max * 1000,
+    });
+  }
 
   constructor(storage: Storage, opts: AuthGuardOptions) {
     this.db = storage.db as unknown as Kysely<Tables>;

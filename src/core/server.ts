@@ -22,7 +22,7 @@ import { PolicyEngine } from '../policy/engine.ts';
 import { resolveModules, setupModules, type LoadedModule, type ResolvedModule, type TrackedContext } from './module-loader.ts';
 import { BUILTIN_MODULES } from '../modules/index.ts';
 import type { DiscoIdentity, ModuleContext, ServerEvents, ServerInfo } from './module.ts';
-import { StanzaError } from '../xmpp/errors.ts';
+import { StanzaError, streamErrorElement } from '../xmpp/errors.ts';
 import { NS } from '../xmpp/ns.ts';
 import type { Element } from '../xmpp/element.ts';
 import type { ScramHash } from '../auth/credentials.ts';
@@ -34,10 +34,10 @@ export const SERVER_VERSION = pkg.version;
 
 /** Refuses a connection on the STARTTLS port with a stream error, cheaply (no TLS, no parsing). */
 function refuseStream(socket: Socket, domain: string, reason: string): void {
-  const text = reason.replace(/[<&>]/g, '');
   socket.end(
-    `<?xml version='1.0'?><stream:stream xmlns='jabber:client' xmlns:stream='http://etherx.jabber.org/streams' from='${domain}' version='1.0'>` +
-      `<stream:error><policy-violation xmlns='urn:ietf:params:xml:ns:xmpp-streams'/><text xmlns='urn:ietf:params:xml:ns:xmpp-streams' xml:lang='en'>${text}</text></stream:error></stream:stream>`,
+    `<?xml version='1.0'?><stream:stream xmlns='${NS.client}' xmlns:stream='${NS.stream}' from='${domain}' version='1.0'>` +
+      streamErrorElement('policy-violation', reason).toString() +
+      '</stream:stream>',
   );
   setTimeout(() => socket.destroy(), 1000).unref();
 }
@@ -106,13 +106,7 @@ export class Server {
       keyFile: cfg.tls.key_file ? resolve(this.loaded.baseDir, cfg.tls.key_file) : null,
       minVersion: cfg.tls.min_version,
     });
-    this.guard = new AuthGuard(this.storage, {
-      domain: cfg.domain,
-      lockoutFailures: cfg.auth.lockout_failures,
-      windowMs: cfg.auth.lockout_window * 1000,
-      lockoutMs: cfg.auth.lockout_duration * 1000,
-      maxDelayMs: cfg.auth.failure_delay_max * 1000,
-    });
+    this.guard = AuthGuard.fromConfig(this.storage, cfg);
     this.auth = new Authenticator({
       guard: this.guard,
       domain: cfg.domain,

@@ -21,6 +21,11 @@ export class SessionRegistry {
     return m ? [...m.values()] : [];
   }
 
+  /** The sessions a message to the bare JID goes to: available, priority ≥ 0 (RFC 6121 §8.5.2.1). */
+  deliverable(bare: JID | string): ClientSession[] {
+    return this.ofAccount(bare).filter((s) => s.available && s.priority >= 0);
+  }
+
   /** Registers a session; returns the session it replaces (same full JID), if any. */
   add(session: ClientSession): ClientSession | undefined {
     const key = session.jid.bareString();

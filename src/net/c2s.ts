@@ -201,7 +201,7 @@ export class C2SConnection implements ClientSession {
   /** Silence: a bound client is pinged (XEP-0199); any data answers it. Unbound streams just end. */
   private onIdle(): void {
     if (this.state !== 'bound') return this.close('connection-timeout', 'The connection was idle too long.');
-    this.write(x('iq', { type: 'get', id: `idle-${randomBytes(4).toString('hex')}`, from: this.host.domain, to: this.jid.toString() }, x('ping', { xmlns: 'urn:xmpp:ping' })).toString());
+    this.write(x('iq', { type: 'get', id: `idle-${randomBytes(4).toString('hex')}`, from: this.host.domain, to: this.jid.toString() }, x('ping', { xmlns: NS.ping })).toString());
     this.pingTimer = setTimeout(() => this.close('connection-timeout', 'No answer to the server ping.'), this.host.pingTimeoutMs);
   }
 

@@ -5,10 +5,9 @@
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import YAML from 'yaml';
 import type { z } from 'zod';
 import { ConfigError, formatPath, issuesFromZod, type ConfigIssue } from '../config/errors.ts';
-import type { LoadedConfig } from '../config/load.ts';
+import { parseYaml, type LoadedConfig } from '../config/load.ts';
 import { closest } from '../config/suggest.ts';
 import { PolicyFileSchema, type PeerSpec, type PolicyFile, type PolicyRuleSpec } from './schema.ts';
 
@@ -87,27 +86,6 @@ export function parsePolicy(text: string, source: string, opts: PolicyLoadOption
   return { doc, sha256: createHash('sha256').update(text).digest('hex') };
 }
 
-function parseYaml(text: string, source: string): unknown {
-  const lineCounter = new YAML.LineCounter();
-  const doc = YAML.parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true, version: '1.2' });
-  const problems = [...doc.errors, ...doc.warnings];
-  if (problems.length > 0) {
-    throw new ConfigError(
-      source,
-      problems.map((e) => {
-        const { line, col } = lineCounter.linePos(e.pos[0]);
-        const message =
-          e.code === 'DUPLICATE_KEY' ? 'duplicate key' : e.code === 'MULTIPLE_DOCS' ? 'the file must hold a single YAML document (remove the "---" separator)' : e.message;
-        return { path: '', message, line, column: col };
-      }),
-    );
-  }
-  try {
-    return doc.toJS() ?? {};
-  } catch (err) {
-    throw new ConfigError(source, [{ path: '', message: (err as Error).message }]);
-  }
-}
 
 /**
  * zod reports a value that fits no branch of a union (e.g. `peer: contacts` or

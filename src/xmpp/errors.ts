@@ -2,6 +2,13 @@
 import { Element, x } from './element.ts';
 import { NS } from './ns.ts';
 
+/**
+ * The one text for "cannot be delivered": used for offline accounts, full
+ * offline stores, nonexistent accounts and blocked senders alike, so a sender
+ * cannot tell those cases apart.
+ */
+export const RECIPIENT_UNAVAILABLE_TEXT = 'The recipient is not available.';
+
 export type StanzaErrorType = 'auth' | 'cancel' | 'continue' | 'modify' | 'wait';
 
 /** Each defined condition with the error type RFC 6120 §8.3.3 recommends. */

@@ -7,7 +7,6 @@ import { loadConfig } from '../../src/config/load.ts';
 import type { Config, DeepPartial } from '../../src/config/schema.ts';
 import { Server } from '../../src/core/server.ts';
 import { Accounts } from '../../src/core/accounts.ts';
-import type { ScramHash } from '../../src/auth/credentials.ts';
 
 export interface TestServer {
   server: Server;
@@ -39,7 +38,7 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
   const server = new Server(loaded);
   await server.start();
   const cfg = loaded.config;
-  const accounts = new Accounts(server.storage, { domain: cfg.domain, hashes: cfg.auth.scram_hashes as ScramHash[], iterations: cfg.auth.scram_iterations });
+  const accounts = Accounts.fromConfig(server.storage, cfg);
   return {
     server,
     domain: cfg.domain,

@@ -6,7 +6,6 @@
 import { loadConfig } from '../../src/config/load.ts';
 import { Server } from '../../src/core/server.ts';
 import { Accounts } from '../../src/core/accounts.ts';
-import type { ScramHash } from '../../src/auth/credentials.ts';
 
 const dataDir = process.argv[2];
 if (!dataDir) throw new Error('usage: offline-server-process.ts <data dir>');
@@ -23,7 +22,7 @@ const loaded = loadConfig({
 const server = new Server(loaded);
 await server.start();
 const cfg = loaded.config;
-const accounts = new Accounts(server.storage, { domain: cfg.domain, hashes: cfg.auth.scram_hashes as ScramHash[], iterations: cfg.auth.scram_iterations });
+const accounts = Accounts.fromConfig(server.storage, cfg);
 for (const entry of (process.env.PALISADE_TEST_USERS ?? '').split(',').filter(Boolean)) {
   const [name, password] = entry.split(':') as [string, string];
   if (!(await server.storage.accounts.get(cfg.domain, name))) await accounts.add(name, password);

@@ -4,6 +4,7 @@
 import { x } from '../../xmpp/element.ts';
 import { NS } from '../../xmpp/ns.ts';
 import type { PolicyRequest, Verdict } from '../../policy/types.ts';
+import { RECIPIENT_UNAVAILABLE_TEXT } from '../../xmpp/errors.ts';
 
 /** The sender (a local account) has the recipient's address on its block list. */
 export const SENDER_BLOCKS_RECIPIENT = 'sender-blocks-recipient';
@@ -18,8 +19,8 @@ export const OUTBOUND_RULE = 'blocking:outbound';
 export const INBOUND_RULE = 'blocking:inbound';
 export const UNREADABLE_RULE = 'blocking:unreadable';
 
-/** The same words the message module answers with when nobody is available: a blocked sender learns nothing more. */
-export const UNAVAILABLE_TEXT = 'The recipient is not available.';
+/** The same words as for an unavailable recipient: a blocked sender learns nothing more. */
+export const UNAVAILABLE_TEXT = RECIPIENT_UNAVAILABLE_TEXT;
 export const BLOCKED_TEXT = 'You have blocked this address; unblock it to communicate with it.';
 
 const OUTBOUND_DROP: Verdict = Object.freeze({ decision: 'deny', rule: OUTBOUND_RULE, silent: true, audit: false });

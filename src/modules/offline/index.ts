@@ -9,18 +9,14 @@ import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { defineModule, type RouteContext } from '../../core/module.ts';
 import type { ClientSession } from '../../core/session.ts';
-import { StanzaError } from '../../xmpp/errors.ts';
+import { StanzaError, RECIPIENT_UNAVAILABLE_TEXT } from '../../xmpp/errors.ts';
 import type { Element } from '../../xmpp/element.ts';
 import { KeyedQueue } from './queue.ts';
 import { FEATURE_MSGOFFLINE, dispositionOf, fromStoredXml, toStoredXml } from './stanza.ts';
 import { OfflineStore, type OfflineTables } from './store.ts';
 
-/**
- * The message module's words when no resource is available. A full offline
- * store answers with exactly the same error, so a sender cannot tell "full"
- * from "no such account".
- */
-export const NOT_AVAILABLE_TEXT = 'The recipient is not available.';
+/** A full offline store answers like an unavailable or nonexistent account, so a sender cannot tell them apart. */
+export const NOT_AVAILABLE_TEXT = RECIPIENT_UNAVAILABLE_TEXT;
 
 /** Stored messages read per query while delivering. */
 const DELIVERY_BATCH = 100;
@@ -50,7 +46,7 @@ export default defineModule({
     // Accounts whose full store has been written to the audit log since it last shrank.
     const reportedFull = new Set<string>();
 
-    const deliverable = (bare: string) => ctx.sessions.ofAccount(bare).some((s) => s.available && s.priority >= 0);
+    const deliverable = (bare: string) => ctx.sessions.deliverable(bare).length > 0;
     const accountExists = async (localpart: string) => {
       const account = await ctx.storage.accounts.get(ctx.host, localpart);
       return account !== undefined && !account.disabled;
