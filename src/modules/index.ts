@@ -1,27 +1,35 @@
 // The modules this build ships, by id (= folder name).
 import type { ModuleDefinition } from '../core/module.ts';
 import blocking from './blocking/index.ts';
+import carbons from './carbons/index.ts';
+import csi from './csi/index.ts';
 import disco from './disco/index.ts';
 import lastActivity from './last-activity/index.ts';
+import mam from './mam/index.ts';
 import message from './message/index.ts';
 import offline from './offline/index.ts';
 import ping from './ping/index.ts';
 import presence from './presence/index.ts';
 import privateStorage from './private/index.ts';
 import roster from './roster/index.ts';
+import smacks from './smacks/index.ts';
 import vcard from './vcard/index.ts';
 import version from './version/index.ts';
 
 export const BUILTIN_MODULES: Readonly<Record<string, ModuleDefinition<any>>> = {
   blocking,
+  carbons,
+  csi,
   disco,
   'last-activity': lastActivity,
+  mam,
   message,
   offline,
   ping,
   presence,
   private: privateStorage,
   roster,
+  smacks,
   vcard,
   version,
 };

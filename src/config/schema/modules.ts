@@ -13,6 +13,10 @@ export const DEFAULT_MODULES: Readonly<Record<string, string>> = {
   private: 'private XML storage (XEP-0049)',
   blocking: 'block lists (XEP-0191)',
   'last-activity': 'last activity of offline contacts (XEP-0012)',
+  mam: 'message archive and history (XEP-0313, XEP-0359)',
+  carbons: 'copies of messages to all of your clients (XEP-0280)',
+  smacks: 'stream management: acks and resumption (XEP-0198)',
+  csi: 'client state indication: quieter traffic to idle phones (XEP-0352)',
 };
 
 // Only the shape is checked here: each module validates its own options with
