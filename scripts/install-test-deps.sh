@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Debian packages the test suite uses: real XMPP clients written by others, and
+# Debian packages the test suite uses: real XMPP clients written by others,
+# Chromium for the web client test, and
 # PostgreSQL for the storage contract suite. Skips apt when all are present.
 set -euo pipefail
-PACKAGES=(python3-slixmpp sendxmpp go-sendxmpp postgresql)
+PACKAGES=(python3-slixmpp sendxmpp go-sendxmpp postgresql chromium)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

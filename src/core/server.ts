@@ -11,7 +11,11 @@ import type { LoadedConfig } from '../config/load.ts';
 import { openStorage, resolveStorageConfig } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
 import { TlsProvider } from '../net/tls.ts';
-import { C2SConnection, type C2SHost } from '../net/c2s.ts';
+import { C2SConnection, type C2SHost, type CsiHost, type SmacksHost } from '../net/c2s.ts';
+import { TcpTransport } from '../net/tcp-transport.ts';
+import type { StreamTransport } from '../net/transport.ts';
+import type { XmlLimits } from '../net/xml-stream.ts';
+import { startHttps, type HttpsListener } from '../net/http/index.ts';
 import { Authenticator } from './authenticator.ts';
 import { AuthGuard } from './auth-guard.ts';
 import { ConnectionGate } from '../net/limits.ts';
@@ -45,6 +49,7 @@ function refuseStream(socket: Socket, domain: string, reason: string): void {
 export interface ListeningAddresses {
   c2s?: AddressInfo;
   c2sDirectTls?: AddressInfo;
+  https?: AddressInfo;
 }
 
 export class Server {
@@ -70,6 +75,8 @@ export class Server {
   private readonly accountFeatures: string[][] = [];
   private readonly hostIdentities: DiscoIdentity[][] = [];
   private streamFeatures: { name: string; ns: string }[] = [];
+  private c2s: C2SHost | undefined;
+  private https: HttpsListener | undefined;
   private stopping: Promise<void> | undefined;
   addresses: ListeningAddresses = {};
 
@@ -170,24 +177,44 @@ export class Server {
       socket.once('close', verdict.release);
       return true;
     };
-    const accept = (socket: Socket, directTls: boolean) => {
+    const accept = (socket: Socket) => {
       socket.setNoDelay(true);
-      const conn = new C2SConnection(socket, host, { directTls });
-      this.connections.add(conn);
+      const transport = new TcpTransport(socket, {
+        limits: host.limits,
+        tls: this.tls,
+        onSocketError: (message) => log.debug({ err: message }, 'socket error'),
+      });
+      const conn = this.openStream(transport);
       socket.once('close', () => this.connections.delete(conn));
     };
     if (cfg.listeners.c2s.enabled) {
       const srv = createTcpServer({ noDelay: true }, (s) => {
-        if (admit(s, false)) accept(s, false);
+        if (admit(s, false)) accept(s);
       });
       this.addresses.c2s = await this.bind(srv, cfg.listeners.c2s.address, cfg.listeners.c2s.port);
     }
     if (cfg.listeners.c2s_direct_tls.enabled) {
-      const srv = createTlsServer(this.tls.serverOptions(['xmpp-client']), (s) => accept(s, true));
+      const srv = createTlsServer(this.tls.serverOptions(['xmpp-client']), (s) => accept(s));
       srv.on('connection', (raw: Socket) => void admit(raw, true));
       srv.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
       this.addresses.c2sDirectTls = await this.bind(srv, cfg.listeners.c2s_direct_tls.address, cfg.listeners.c2s_direct_tls.port);
     }
+    if (cfg.listeners.https.enabled) {
+      this.https = await startHttps(this, { admit: (socket) => admit(socket, true) });
+      this.addresses.https = this.https.address;
+    }
+  }
+
+  /** A client stream on any transport (TCP, direct TLS, WebSocket); the connection is tracked until its transport closes. */
+  openStream(transport: StreamTransport): C2SConnection {
+    const conn = new C2SConnection(transport, this.c2sHost());
+    this.connections.add(conn);
+    return conn;
+  }
+
+  /** Forgets a connection whose transport has closed. */
+  streamClosed(conn: C2SConnection): void {
+    this.connections.delete(conn);
   }
 
   private bind(srv: NetServer, address: string, port: number): Promise<AddressInfo> {
@@ -204,16 +231,29 @@ export class Server {
   }
 
   private c2sHost(): C2SHost {
+    this.c2s ??= this.buildC2sHost();
+    return this.c2s;
+  }
+
+  /** The XML limits every client stream is parsed with. */
+  xmlLimits(): XmlLimits {
+    const limits = this.loaded.config.limits;
+    return {
+      maxStanzaBytes: limits.max_stanza_bytes,
+      maxDepth: limits.max_depth,
+      maxAttributes: limits.max_attributes,
+      maxAttributeBytes: limits.max_attribute_bytes,
+      maxNameBytes: limits.max_name_bytes,
+    };
+  }
+
+  private buildC2sHost(): C2SHost {
     const cfg = this.loaded.config;
     return {
+      smacks: this.services.get('smacks') as SmacksHost | undefined,
+      csi: this.services.get('csi') as CsiHost | undefined,
       domain: cfg.domain,
-      limits: {
-        maxStanzaBytes: cfg.limits.max_stanza_bytes,
-        maxDepth: cfg.limits.max_depth,
-        maxAttributes: cfg.limits.max_attributes,
-        maxAttributeBytes: cfg.limits.max_attribute_bytes,
-        maxNameBytes: cfg.limits.max_name_bytes,
-      },
+      limits: this.xmlLimits(),
       headerTimeoutMs: cfg.limits.header_timeout * 1000,
       traffic: {
         bytesPerSecond: cfg.limits.bytes_per_second,
@@ -226,7 +266,6 @@ export class Server {
       idleTimeoutMs: cfg.limits.idle_timeout * 1000,
       pingTimeoutMs: cfg.limits.ping_timeout * 1000,
       negotiationTimeoutMs: cfg.auth.negotiation_timeout * 1000,
-      tls: this.tls,
       auth: this.auth,
       log: this.log.child({ component: 'c2s' }),
       streamFeatures: () => this.streamFeatures,
@@ -361,6 +400,9 @@ export class Server {
     this.events.emit('stopping');
     const closed = this.listeners.map((l) => new Promise<void>((r) => l.close(() => r())));
     for (const conn of [...this.connections]) conn.close('system-shutdown', 'The server is shutting down.');
+    // Sessions waiting for resumption have no connection left to tell.
+    for (const session of [...this.sessions.all()]) session.close();
+    await this.https?.close();
     for (const m of this.modules.reverse()) m.unload();
     this.modules = [];
     await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 3000).unref())]);

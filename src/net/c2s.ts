@@ -1,22 +1,28 @@
-// One client-to-server connection: stream negotiation (RFC 6120 §4–7) on TCP with
-// STARTTLS or on direct TLS (XEP-0368), then stanzas handed to the router in the
-// order they arrived.
+// One client-to-server stream: negotiation (RFC 6120 §4–7) on TCP with
+// STARTTLS, on direct TLS (XEP-0368) or on a WebSocket (RFC 7395), then stanzas
+// handed to the router in the order they arrived. The transport (transport.ts)
+// frames and moves bytes; everything else is the same for all three.
+//
+// With stream management (XEP-0198) a bound session outlives its transport: when
+// the transport dies the session hibernates, still registered and queueing what
+// is sent to it, until the client resumes it on a new stream (the new stream's
+// transport is handed over to this object) or the resumption timeout ends it.
 import { randomBytes } from 'node:crypto';
-import type { Socket } from 'node:net';
-import { TLSSocket } from 'node:tls';
+import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
 import { Element, x } from '../xmpp/element.ts';
 import { NS } from '../xmpp/ns.ts';
 import { StanzaError, errorReply, streamErrorElement, type StreamErrorCondition } from '../xmpp/errors.ts';
 import { JID, JidError, jid, tryParseJID } from '../xmpp/jid.ts';
-import { XmlStreamParser, type XmlLimits } from './xml-stream.ts';
+import type { XmlLimits } from './xml-stream.ts';
+import type { StreamTransport, TransportSink } from './transport.ts';
 import type { ClientSession } from '../core/session.ts';
 import type { SessionSecurity } from '../policy/types.ts';
 import { StreamFault } from '../core/router.ts';
-import type { TlsProvider } from './tls.ts';
 import type { Authenticator, SaslExchange } from '../core/authenticator.ts';
 import type { ChannelBindingType } from '../auth/scram.ts';
 import { TokenBucket } from './limits.ts';
+import { StreamManagementState, parseH } from './stream-management.ts';
 
 export interface C2SHost {
   readonly domain: string;
@@ -26,9 +32,12 @@ export interface C2SHost {
   readonly traffic: TrafficLimits;
   readonly idleTimeoutMs: number;
   readonly pingTimeoutMs: number;
-  readonly tls: TlsProvider;
   readonly auth: Authenticator;
   readonly log: Logger;
+  /** Stream management, when the smacks module is loaded. */
+  readonly smacks: SmacksHost | undefined;
+  /** Client state indication, when the csi module is loaded. */
+  readonly csi: CsiHost | undefined;
   /** What loaded modules advertise next to <bind/>. */
   streamFeatures(): readonly { name: string; ns: string }[];
   /** After SASL succeeded: account state and the login policy; true or the SASL failure to send. */
@@ -41,6 +50,33 @@ export interface C2SHost {
   route(session: C2SConnection, stanza: Element): Promise<void>;
 }
 
+/** What the smacks module offers the stream layer. */
+export interface SmacksHost {
+  readonly resumeTimeoutMs: number;
+  /** A client that lets this many stanzas go unacknowledged has its stream closed (it may resume). */
+  readonly maxUnacked: number;
+  /** Makes the session resumable; returns its unguessable token. */
+  register(session: C2SConnection): string;
+  /** The hibernating or live session with this token, if it belongs to the account. */
+  find(token: string, username: string): C2SConnection | undefined;
+  forget(token: string): void;
+  /** The session ended for good with stanzas the client never acknowledged. */
+  unacknowledged(session: C2SConnection, stanzas: Element[]): void;
+}
+
+/** Holds back stanzas an inactive client doesn't need at once (XEP-0352). */
+export interface CsiFilter {
+  /** The stanzas to write now, in order (possibly none, possibly earlier held ones first). */
+  offer(stanza: Element): Element[];
+  /** Client went active: everything held, in order. */
+  activate(): Element[];
+  deactivate(): void;
+}
+
+export interface CsiHost {
+  filter(): CsiFilter;
+}
+
 export interface TrafficLimits {
   bytesPerSecond: number;
   bytesBurst: number;
@@ -51,9 +87,9 @@ export interface TrafficLimits {
   toleranceMs: number;
 }
 
-type State = 'connected' | 'authenticating' | 'authenticated' | 'bound' | 'closed';
+type State = 'connected' | 'authenticating' | 'authenticated' | 'bound' | 'hibernating' | 'closed';
 
-/** Past this many unprocessed stanzas the socket stops being read (backpressure). */
+/** Past this many unprocessed stanzas the transport stops being read (backpressure). */
 const MAX_PENDING_STANZAS = 64;
 /** A reader that lets this much pile up in its outbound buffer is cut off. */
 const MAX_OUTBOUND_BYTES = 8 * 1024 * 1024;
@@ -61,19 +97,18 @@ const MAX_OUTBOUND_BYTES = 8 * 1024 * 1024;
 const MAX_SASL_FAILURES = 3;
 /** Other failed exchanges (unsupported binding, malformed, aborted) per stream. */
 const MAX_SASL_EXCHANGES = 10;
+const STANZA_NAMES = new Set(['message', 'presence', 'iq']);
 
-export class C2SConnection implements ClientSession {
+export class C2SConnection implements ClientSession, TransportSink {
   readonly id = randomBytes(9).toString('base64url');
   readonly connectedAt = new Date();
-  readonly ip: string;
   available = false;
   priority = 0;
   presence: Element | undefined;
 
-  private socket: Socket;
+  private transport: StreamTransport;
   private readonly host: C2SHost;
-  private readonly log: Logger;
-  private parser!: XmlStreamParser;
+  private log: Logger;
   private state: State = 'connected';
   private headerSent = false;
   private secure: boolean;
@@ -98,18 +133,21 @@ export class C2SConnection implements ClientSession {
   private negotiationTimer: NodeJS.Timeout | undefined;
   private idleTimer: NodeJS.Timeout | undefined;
   private pingTimer: NodeJS.Timeout | undefined;
+  private hibernationTimer: NodeJS.Timeout | undefined;
   private bytes: TokenBucket;
   private readonly stanzas: TokenBucket;
   /** When the current unbroken stretch of throttling began (0: not throttled). */
   private throttledSince = 0;
   private resumeTimer: NodeJS.Timeout | undefined;
+  private sm: StreamManagementState | undefined;
+  private ackRequested = false;
+  private csi: CsiFilter | undefined;
 
-  constructor(socket: Socket, host: C2SHost, opts: { directTls: boolean }) {
-    this.socket = socket;
+  constructor(transport: StreamTransport, host: C2SHost) {
+    this.transport = transport;
     this.host = host;
-    this.ip = socket.remoteAddress ?? 'unknown';
-    this.secure = opts.directTls;
-    this.log = host.log.child({ conn: this.id, ip: this.ip });
+    this.secure = transport.tlsSocket !== undefined || !transport.canStartTls;
+    this.log = host.log.child({ conn: this.id, ip: transport.remoteAddress, transport: transport.kind });
     const t = host.traffic;
     this.bytes = new TokenBucket(t.unauthenticatedBytesPerSecond, t.unauthenticatedBytesPerSecond);
     this.stanzas = new TokenBucket(t.stanzasPerSecond, t.stanzasBurst);
@@ -118,8 +156,12 @@ export class C2SConnection implements ClientSession {
       () => this.close('connection-timeout', 'Stream negotiation took too long.'),
       host.negotiationTimeoutMs,
     );
-    this.attach(socket);
+    transport.attach(this);
     this.newStream();
+  }
+
+  get ip(): string {
+    return this.transport.remoteAddress;
   }
 
   get jid(): JID {
@@ -128,52 +170,115 @@ export class C2SConnection implements ClientSession {
   }
 
   get isBound(): boolean {
-    return this.state === 'bound';
+    return this.state === 'bound' || this.state === 'hibernating';
   }
 
   get security(): SessionSecurity {
-    const tlsSocket = this.socket instanceof TLSSocket ? this.socket : undefined;
     return {
       tls: this.secure,
-      tlsVersion: tlsSocket?.getProtocol() ?? undefined,
+      tlsVersion: this.transport.tlsSocket?.getProtocol() ?? undefined,
       mechanism: this.mechanism,
       channelBinding: this.channelBinding,
     };
   }
 
+  /** Stanzas to the client pass client state indication, then stream management. */
   send(stanza: Element): void {
-    this.write(stanza.toString());
+    if (this.state === 'closed') return;
+    if (this.csi && STANZA_NAMES.has(stanza.name)) {
+      for (const el of this.csi.offer(stanza)) this.deliver(el);
+      return;
+    }
+    this.deliver(stanza);
+  }
+
+  private deliver(stanza: Element): void {
+    if (this.sm && STANZA_NAMES.has(stanza.name)) {
+      this.sm.countSent(stanza);
+      if (this.state === 'hibernating') return;
+      this.write(stanza);
+      this.requestAck();
+      return;
+    }
+    this.write(stanza);
   }
 
   close(condition?: StreamErrorCondition, text?: string): void {
     if (this.state === 'closed') return;
-    if (condition) {
-      this.log.info({ condition, reason: text }, 'closing stream with error');
-      if (!this.headerSent) this.sendHeader(undefined);
-      this.write(streamErrorElement(condition, text).toString());
+    if (this.state !== 'hibernating') {
+      if (condition) {
+        this.log.info({ condition, reason: text }, 'closing stream with error');
+        if (!this.headerSent) this.sendHeader(undefined);
+        this.write(streamErrorElement(condition, text));
+      }
+      this.transport.sendClose();
+      this.transport.end();
     }
-    this.write('</stream:stream>');
     this.finish();
-    this.socket.end();
-    // A peer that never closes its side doesn't keep the socket alive.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
   }
 
-  private attach(socket: Socket): void {
-    socket.on('data', (chunk: Buffer) => this.onData(chunk));
-    socket.on('error', (err) => this.log.debug({ err: err.message }, 'socket error'));
-    socket.on('close', () => this.finish());
-    socket.on('drain', () => this.maybeResume());
-  }
+  // TransportSink: what the transport reports.
 
-  private onData(chunk: Buffer): void {
+  received(bytes: number): void {
     this.idleTimer?.refresh();
     if (this.pingTimer) {
       clearTimeout(this.pingTimer);
       this.pingTimer = undefined;
     }
-    this.parser.write(chunk);
-    this.throttle(this.bytes.take(chunk.length));
+    this.throttle(this.bytes.take(bytes));
+  }
+
+  streamStart(attrs: Record<string, string>): void {
+    clearTimeout(this.headerTimer);
+    // RFC 6120 §4.7.2: answer with the initiator's 'from' as 'to', if it is a valid address.
+    this.sendHeader(attrs.from ? tryParseJID(attrs.from)?.toString() : undefined);
+    if (attrs.xmlns !== NS.client) return this.close('invalid-namespace', `The content namespace must be ${NS.client}.`);
+    const to = attrs.to?.toLowerCase().replace(/\.$/, '');
+    if (to !== undefined && to !== this.host.domain) return this.close('host-unknown', `This server does not serve ${attrs.to}.`);
+    if (!attrs.version || !/^1\.\d+$/.test(attrs.version)) {
+      return this.close('unsupported-version', 'This server speaks XMPP version 1.0 streams only.');
+    }
+    this.write(this.features());
+  }
+
+  /** Stanzas are processed one at a time, in order; reading pauses while many wait. */
+  element(el: Element): void {
+    const generation = this.generation;
+    // Only the byte rate (per chunk) decides that a sender has calmed down.
+    const wait = this.stanzas.take(1);
+    if (wait > 0) this.throttle(wait);
+    this.pending++;
+    if (this.pending > MAX_PENDING_STANZAS) this.transport.pause();
+    this.chain = this.chain
+      .then(() => (this.state === 'closed' || generation !== this.generation ? undefined : this.handle(el)))
+      .catch((err: unknown) => {
+        if (err instanceof StreamFault) return this.close(err.condition, err.message);
+        this.log.error({ err }, 'unexpected error handling an element');
+        this.close('internal-server-error', 'The server failed to process your stream.');
+      })
+      .finally(() => {
+        this.pending--;
+        this.maybeResume();
+      });
+  }
+
+  streamEnd(): void {
+    const generation = this.generation;
+    // A client that closes its stream on purpose is not coming back: no hibernation.
+    this.chain = this.chain.then(() => (generation === this.generation ? this.close() : undefined));
+  }
+
+  fault(condition: StreamErrorCondition, text: string): void {
+    this.close(condition, text);
+  }
+
+  drain(): void {
+    this.maybeResume();
+  }
+
+  closed(): void {
+    if (this.state === 'bound' && this.sm?.resumeToken && this.host.smacks) return this.hibernate(this.host.smacks);
+    this.finish();
   }
 
   /**
@@ -190,7 +295,7 @@ export class C2SConnection implements ClientSession {
     else if (now - this.throttledSince > this.host.traffic.toleranceMs) {
       return this.close('policy-violation', 'You are sending too fast for too long.');
     }
-    this.socket.pause();
+    this.transport.pause();
     clearTimeout(this.resumeTimer);
     this.resumeTimer = setTimeout(() => {
       this.resumeTimer = undefined;
@@ -201,64 +306,39 @@ export class C2SConnection implements ClientSession {
   /** Silence: a bound client is pinged (XEP-0199); any data answers it. Unbound streams just end. */
   private onIdle(): void {
     if (this.state !== 'bound') return this.close('connection-timeout', 'The connection was idle too long.');
-    this.write(x('iq', { type: 'get', id: `idle-${randomBytes(4).toString('hex')}`, from: this.host.domain, to: this.jid.toString() }, x('ping', { xmlns: NS.ping })).toString());
+    // Through deliver(): with stream management the ping counts like any stanza.
+    this.deliver(x('iq', { type: 'get', id: `idle-${randomBytes(4).toString('hex')}`, from: this.host.domain, to: this.jid.toString() }, x('ping', { xmlns: NS.ping })));
     this.pingTimer = setTimeout(() => this.close('connection-timeout', 'No answer to the server ping.'), this.host.pingTimeoutMs);
   }
 
   private newStream(): void {
     this.generation++;
     this.headerSent = false;
-    this.parser = new XmlStreamParser(
-      {
-        streamStart: (attrs) => this.onStreamStart(attrs),
-        stanza: (el) => this.enqueue(el),
-        streamEnd: () => this.enqueueEnd(),
-        error: (condition, text) => this.close(condition, text),
-      },
-      this.host.limits,
-    );
+    this.transport.restart();
     clearTimeout(this.headerTimer);
     this.headerTimer = setTimeout(() => this.close('connection-timeout', 'No stream header received in time.'), this.host.headerTimeoutMs);
   }
 
-  private write(data: string): void {
-    if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.write(data);
-    if (this.socket.writableLength > MAX_OUTBOUND_BYTES) {
-      this.log.warn({ buffered: this.socket.writableLength }, 'client reads too slowly; disconnecting');
-      this.state = 'closed';
-      this.finish();
-      this.socket.destroy();
+  private write(el: Element): void {
+    const t = this.transport;
+    if (!t.writable) return;
+    t.send(el);
+    if (t.bufferedBytes > MAX_OUTBOUND_BYTES) {
+      this.log.warn({ buffered: t.bufferedBytes }, 'client reads too slowly; disconnecting');
+      t.destroy();
     }
   }
 
   private sendHeader(clientFrom: string | undefined): void {
     const attrs: Record<string, string> = {
-      xmlns: NS.client,
-      'xmlns:stream': NS.stream,
       id: randomBytes(12).toString('base64url'),
       from: this.host.domain,
       version: '1.0',
       'xml:lang': 'en',
     };
     if (clientFrom) attrs.to = clientFrom;
-    const open = x('stream:stream', attrs).toString();
-    // An element with no children serialises as '<…/>': open it instead.
-    this.write(`<?xml version='1.0'?>${open.slice(0, -2)}>`);
+    this.transport.sendOpen(attrs);
     this.headerSent = true;
-  }
-
-  private onStreamStart(attrs: Record<string, string>): void {
-    clearTimeout(this.headerTimer);
-    // RFC 6120 §4.7.2: answer with the initiator's 'from' as 'to', if it is a valid address.
-    this.sendHeader(attrs.from ? tryParseJID(attrs.from)?.toString() : undefined);
-    if (attrs.xmlns !== NS.client) return this.close('invalid-namespace', `The content namespace must be ${NS.client}.`);
-    const to = attrs.to?.toLowerCase().replace(/\.$/, '');
-    if (to !== undefined && to !== this.host.domain) return this.close('host-unknown', `This server does not serve ${attrs.to}.`);
-    if (!attrs.version || !/^1\.\d+$/.test(attrs.version)) {
-      return this.close('unsupported-version', 'This server speaks XMPP version 1.0 streams only.');
-    }
-    this.send(this.features());
   }
 
   private features(): Element {
@@ -267,8 +347,9 @@ export class C2SConnection implements ClientSession {
       features.c('starttls', { xmlns: NS.tls }).c('required');
     } else if (this.state === 'connected' || this.state === 'authenticating') {
       const mechs = features.c('mechanisms', { xmlns: NS.sasl });
-      for (const m of this.host.auth.mechanisms(this.tlsSocket())) mechs.c('mechanism').t(m);
-      const bindings = this.host.auth.channelBindings(this.tlsSocket());
+      const tlsSocket = this.transport.tlsSocket;
+      for (const m of this.host.auth.mechanisms(tlsSocket)) mechs.c('mechanism').t(m);
+      const bindings = this.host.auth.channelBindings(tlsSocket);
       if (bindings.length) {
         const cb = features.c('sasl-channel-binding', { xmlns: NS.channelBinding });
         for (const type of bindings) cb.c('channel-binding', { type });
@@ -281,80 +362,46 @@ export class C2SConnection implements ClientSession {
     return features;
   }
 
-  private tlsSocket(): TLSSocket | undefined {
-    return this.socket instanceof TLSSocket ? this.socket : undefined;
-  }
-
-  /** Stanzas are processed one at a time, in order; reading pauses while many wait. */
-  private enqueue(el: Element): void {
-    const generation = this.generation;
-    // Only the byte rate (per chunk) decides that a sender has calmed down.
-    const wait = this.stanzas.take(1);
-    if (wait > 0) this.throttle(wait);
-    this.pending++;
-    if (this.pending > MAX_PENDING_STANZAS) this.socket.pause();
-    this.chain = this.chain
-      .then(() => (this.state === 'closed' || generation !== this.generation ? undefined : this.handle(el)))
-      .catch((err: unknown) => {
-        if (err instanceof StreamFault) return this.close(err.condition, err.message);
-        this.log.error({ err }, 'unexpected error handling an element');
-        this.close('internal-server-error', 'The server failed to process your stream.');
-      })
-      .finally(() => {
-        this.pending--;
-        this.maybeResume();
-      });
-  }
-
-  private enqueueEnd(): void {
-    const generation = this.generation;
-    this.chain = this.chain.then(() => (generation === this.generation ? this.close() : undefined));
-  }
-
   private maybeResume(): void {
-    if (
-      !this.resumeTimer &&
-      this.pending <= MAX_PENDING_STANZAS / 2 &&
-      this.socket.isPaused() &&
-      this.socket.writableLength < MAX_OUTBOUND_BYTES / 2
-    ) {
-      this.socket.resume();
+    const t = this.transport;
+    if (!this.resumeTimer && this.pending <= MAX_PENDING_STANZAS / 2 && t.paused && t.bufferedBytes < MAX_OUTBOUND_BYTES / 2) {
+      t.resume();
     }
   }
 
   private async handle(el: Element): Promise<void> {
-    if (this.state === 'bound') return this.host.route(this, el);
+    if (this.state === 'bound') return this.handleBound(el);
     if (!this.secure) return this.handleBeforeTls(el);
     if (this.state === 'connected' || this.state === 'authenticating') return this.handleSasl(el);
-    if (this.state === 'authenticated') return this.handleBind(el);
+    if (this.state === 'authenticated') {
+      if (el.name === 'resume' && el.ns === NS.sm) return this.handleResume(el);
+      if (el.name === 'enable' && el.ns === NS.sm) {
+        return this.write(smFailed('unexpected-request', 'Bind a resource before enabling stream management.'));
+      }
+      return this.handleBind(el);
+    }
+  }
+
+  private async handleBound(el: Element): Promise<void> {
+    if (el.ns === NS.sm && !STANZA_NAMES.has(el.name)) return this.handleSm(el);
+    if (el.ns === NS.csi && (el.name === 'active' || el.name === 'inactive')) return this.handleCsi(el.name);
+    await this.host.route(this, el);
+    this.sm?.countHandled();
   }
 
   private handleBeforeTls(el: Element): void {
-    if (el.name === 'starttls' && el.ns === NS.tls) return this.startTls();
+    if (el.name === 'starttls' && el.ns === NS.tls && this.transport.canStartTls) return this.startTls();
     if (el.ns === NS.sasl) {
-      this.write(x('failure', { xmlns: NS.sasl }, x('encryption-required')).toString());
+      this.write(x('failure', { xmlns: NS.sasl }, x('encryption-required')));
       return this.close('policy-violation', 'STARTTLS is required before authentication.');
     }
     this.close('not-authorized', 'STARTTLS and authentication are required before sending stanzas.');
   }
 
   private startTls(): void {
-    this.write(x('proceed', { xmlns: NS.tls }).toString());
-    const raw = this.socket;
-    raw.removeAllListeners('data');
-    raw.removeAllListeners('drain');
-    const secure = new TLSSocket(raw, { isServer: true, secureContext: this.host.tls.context(), requestCert: false });
-    this.socket = secure;
+    this.write(x('proceed', { xmlns: NS.tls }));
+    this.transport.startTls();
     this.secure = true;
-    secure.once('secure', () => this.log.debug({ protocol: secure.getProtocol() }, 'TLS established'));
-    secure.on('data', (chunk: Buffer) => this.onData(chunk));
-    secure.on('error', (err) => {
-      this.log.debug({ err: err.message }, 'TLS error');
-      this.finish();
-      secure.destroy();
-    });
-    secure.on('close', () => this.finish());
-    secure.on('drain', () => this.maybeResume());
     this.newStream();
   }
 
@@ -365,7 +412,7 @@ export class C2SConnection implements ClientSession {
     if (el.name === 'auth') {
       if (this.sasl) return this.saslFailure('malformed-request', 'An authentication exchange is already in progress.');
       const mechanism = el.attrs.mechanism ?? '';
-      const exchange = this.host.auth.start(mechanism, this.tlsSocket());
+      const exchange = this.host.auth.start(mechanism, this.transport.tlsSocket);
       if (!exchange) return this.saslFailure('invalid-mechanism', `${mechanism || 'That mechanism'} is not offered here.`);
       this.sasl = exchange;
       this.state = 'authenticating';
@@ -381,7 +428,7 @@ export class C2SConnection implements ClientSession {
     if (!data) return this.saslFailure('incorrect-encoding', 'The data is not valid base64.');
     const result = await this.sasl!.step(data);
     if (result.kind === 'challenge') {
-      this.write(x('challenge', { xmlns: NS.sasl }).t(result.data.toString('base64')).toString());
+      this.write(x('challenge', { xmlns: NS.sasl }).t(result.data.toString('base64')));
       return;
     }
     if (result.kind === 'failure') {
@@ -400,7 +447,7 @@ export class C2SConnection implements ClientSession {
     this.state = 'authenticated';
     this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
     this.log.info({ user: result.username, mechanism: result.mechanism }, 'authenticated');
-    this.write(x('success', { xmlns: NS.sasl }).t(result.data.length ? result.data.toString('base64') : '').toString());
+    this.write(x('success', { xmlns: NS.sasl }).t(result.data.length ? result.data.toString('base64') : ''));
     this.newStream();
   }
 
@@ -411,7 +458,7 @@ export class C2SConnection implements ClientSession {
   private saslFailure(condition: string, text: string, credentialsChecked = false): void {
     this.sasl = undefined;
     this.state = 'connected';
-    this.write(x('failure', { xmlns: NS.sasl }, x(condition), x('text', { 'xml:lang': 'en' }).t(text)).toString());
+    this.write(x('failure', { xmlns: NS.sasl }, x(condition), x('text', { 'xml:lang': 'en' }).t(text)));
     if (credentialsChecked) this.saslFailures++;
     else this.saslAttempts++;
     if (this.saslFailures >= MAX_SASL_FAILURES) this.close('policy-violation', 'Too many failed authentication attempts.');
@@ -440,18 +487,170 @@ export class C2SConnection implements ClientSession {
       throw err;
     }
     this.state = 'bound';
+    this.log = this.log.child({ session: full.toString() });
     clearTimeout(this.negotiationTimer);
     this.send(reply(x('bind', { xmlns: NS.bind }, x('jid').t(full.toString()))));
+  }
+
+  // XEP-0352: client state indication.
+
+  private handleCsi(name: 'active' | 'inactive'): void {
+    if (!this.host.csi) return;
+    if (name === 'inactive') {
+      this.csi ??= this.host.csi.filter();
+      this.csi.deactivate();
+      return;
+    }
+    if (!this.csi) return;
+    for (const el of this.csi.activate()) this.deliver(el);
+  }
+
+  // XEP-0198: stream management.
+
+  private handleSm(el: Element): void {
+    const smacks = this.host.smacks;
+    if (!smacks) return this.close('unsupported-stanza-type', 'Stream management is not enabled on this server.');
+    switch (el.name) {
+      case 'enable': {
+        if (this.sm) return this.write(smFailed('unexpected-request', 'Stream management is already enabled.'));
+        this.sm = new StreamManagementState();
+        const attrs: Record<string, string> = { xmlns: NS.sm };
+        if (el.attrs.resume === 'true' || el.attrs.resume === '1') {
+          this.sm.resumeToken = smacks.register(this);
+          attrs.id = this.sm.resumeToken;
+          attrs.resume = 'true';
+          attrs.max = String(Math.floor(smacks.resumeTimeoutMs / 1000));
+        }
+        return this.write(x('enabled', attrs));
+      }
+      case 'r':
+        if (!this.sm) return this.close('unsupported-stanza-type', 'Enable stream management before requesting acknowledgements.');
+        return this.write(x('a', { xmlns: NS.sm, h: String(this.sm.handled) }));
+      case 'a':
+        if (!this.sm) return this.close('unsupported-stanza-type', 'Enable stream management before acknowledging.');
+        this.ackRequested = false;
+        return this.acknowledge(el);
+      default:
+        return this.close('unsupported-stanza-type', `<${el.name}/> is not a stream management element this server accepts here.`);
+    }
+  }
+
+  private acknowledge(el: Element): void {
+    const h = parseH(el.attrs.h);
+    if (h === undefined) return this.close('invalid-xml', "The 'h' attribute must be an unsigned 32-bit integer.");
+    const outcome = this.sm!.ack(h);
+    if (!outcome.ok) {
+      // XEP-0198 §4: acknowledging more than was sent is a stream error.
+      this.write(
+        streamErrorElement('undefined-condition', `You acknowledged ${h} stanzas; ${outcome.sent} were sent.`).append(
+          x('handled-count-too-high', { xmlns: NS.sm, h: String(h), 'send-count': String(outcome.sent) }),
+        ),
+      );
+      this.transport.sendClose();
+      this.transport.end();
+      this.finish();
+    }
+  }
+
+  /** Asks for an acknowledgement once per burst of outgoing stanzas. */
+  private requestAck(): void {
+    const sm = this.sm!;
+    if (sm.unacked.length > this.host.smacks!.maxUnacked) {
+      return this.close('resource-constraint', 'Too many stanzas are waiting for your acknowledgement.');
+    }
+    if (this.ackRequested) return;
+    this.ackRequested = true;
+    setImmediate(() => {
+      if (this.state === 'bound' && this.sm?.unacked.length) this.write(x('r', { xmlns: NS.sm }));
+      else this.ackRequested = false;
+    });
+  }
+
+  private hibernate(smacks: SmacksHost): void {
+    this.state = 'hibernating';
+    this.ackRequested = false;
+    for (const t of [this.headerTimer, this.negotiationTimer, this.idleTimer, this.pingTimer, this.resumeTimer]) clearTimeout(t);
+    this.log.info({ unacked: this.sm!.unacked.length }, 'connection lost; session kept for resumption');
+    this.hibernationTimer = setTimeout(() => this.finish(), smacks.resumeTimeoutMs);
+  }
+
+  /** On a fresh, authenticated stream: take over a session this account had (XEP-0198 §5). */
+  private handleResume(el: Element): void {
+    const smacks = this.host.smacks;
+    const token = el.attrs.previd;
+    const h = parseH(el.attrs.h);
+    if (!smacks || !token || h === undefined) {
+      return this.write(smFailed('bad-request', "A resumption needs the 'previd' and 'h' of the earlier session."));
+    }
+    const old = smacks.find(token, this.username!);
+    if (!old) return this.write(smFailed('item-not-found', 'That session is unknown or has expired; bind a new one.'));
+    const outcome = old.sm!.ack(h);
+    if (!outcome.ok) return this.write(smFailed('unexpected-request', `You acknowledged ${h} stanzas; ${outcome.sent} were sent.`));
+    // This stream's transport, security and counters move to the old session; this object goes quiet.
+    old.takeOver(this.transport, this.secure, this.mechanism, this.channelBinding);
+    this.finished = true;
+    this.state = 'closed';
+    for (const t of [this.headerTimer, this.negotiationTimer, this.idleTimer, this.pingTimer, this.resumeTimer]) clearTimeout(t);
+  }
+
+  private takeOver(transport: StreamTransport, secure: boolean, mechanism: string | undefined, channelBinding: ChannelBindingType | undefined): void {
+    const previous = this.transport;
+    // Whatever the old transport still reports no longer concerns this session.
+    previous.attach(DETACHED);
+    // The client may come back before the server noticed the old connection was dead.
+    if (this.state === 'bound') previous.destroy();
+    clearTimeout(this.hibernationTimer);
+    this.transport = transport;
+    this.secure = secure;
+    this.mechanism = mechanism;
+    this.channelBinding = channelBinding;
+    this.state = 'bound';
+    this.generation++;
+    this.headerSent = true;
+    this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
+    this.log = this.host.log.child({ conn: this.id, ip: transport.remoteAddress, transport: transport.kind, session: this.jid.toString() });
+    transport.attach(this);
+    this.idleTimer = setTimeout(() => this.onIdle(), this.host.idleTimeoutMs);
+    const sm = this.sm!;
+    this.log.info({ resent: sm.unacked.length }, 'session resumed');
+    this.write(x('resumed', { xmlns: NS.sm, h: String(sm.handled), previd: sm.resumeToken! }));
+    for (const stanza of sm.unacked) this.write(stanza);
+    if (sm.unacked.length) this.requestAck();
   }
 
   private finish(): void {
     if (this.finished) return;
     this.finished = true;
-    const wasBound = this.state === 'bound';
+    const wasBound = this.state === 'bound' || this.state === 'hibernating';
     this.state = 'closed';
-    for (const t of [this.headerTimer, this.negotiationTimer, this.idleTimer, this.pingTimer, this.resumeTimer]) clearTimeout(t);
-    if (wasBound) this.host.unbind(this);
+    for (const t of [this.headerTimer, this.negotiationTimer, this.idleTimer, this.pingTimer, this.resumeTimer, this.hibernationTimer]) {
+      clearTimeout(t);
+    }
+    if (!wasBound) return;
+    const smacks = this.host.smacks;
+    if (this.sm?.resumeToken) smacks?.forget(this.sm.resumeToken);
+    this.host.unbind(this);
+    if (smacks && this.sm?.unacked.length) smacks.unacknowledged(this, this.sm.unacked.splice(0));
   }
+
+  /** The TLS socket under the current transport (for tests and channel binding). */
+  get tlsSocket(): TLSSocket | undefined {
+    return this.transport.tlsSocket;
+  }
+}
+
+const DETACHED: TransportSink = {
+  received: () => undefined,
+  streamStart: () => undefined,
+  element: () => undefined,
+  streamEnd: () => undefined,
+  fault: () => undefined,
+  drain: () => undefined,
+  closed: () => undefined,
+};
+
+function smFailed(condition: string, text: string): Element {
+  return x('failed', { xmlns: NS.sm }, x(condition, { xmlns: NS.stanzas }), x('text', { xmlns: NS.stanzas, 'xml:lang': 'en' }).t(text));
 }
 
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/;

@@ -10,6 +10,8 @@ export const NS = {
   bind: 'urn:ietf:params:xml:ns:xmpp-bind',
   session: 'urn:ietf:params:xml:ns:xmpp-session',
   framing: 'urn:ietf:params:xml:ns:xmpp-framing',
+  sm: 'urn:xmpp:sm:3',
+  csi: 'urn:xmpp:csi:0',
   channelBinding: 'urn:xmpp:sasl-cb:0',
   discoInfo: 'http://jabber.org/protocol/disco#info',
   discoItems: 'http://jabber.org/protocol/disco#items',

@@ -14,6 +14,8 @@ export interface TestServer {
   dataDir: string;
   starttlsPort: number;
   directTlsPort: number;
+  /** 0 unless the test enabled listeners.https. */
+  httpsPort: number;
   accounts: Accounts;
   addUser(local: string, password?: string): Promise<{ jid: string; local: string; password: string }>;
   stop(): Promise<void>;
@@ -45,6 +47,7 @@ export async function startTestServer(overrides: DeepPartial<Config> = {}): Prom
     dataDir,
     starttlsPort: server.addresses.c2s?.port ?? 0,
     directTlsPort: server.addresses.c2sDirectTls?.port ?? 0,
+    httpsPort: server.addresses.https?.port ?? 0,
     accounts,
     async addUser(local, password = `pw-${local}-secret`) {
       const j = await accounts.add(local, password);
