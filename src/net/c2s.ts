@@ -277,6 +277,8 @@ export class C2SConnection implements ClientSession, TransportSink {
   }
 
   closed(): void {
+    // A transport may report its end more than once (an error, then the close).
+    if (this.state === 'hibernating') return;
     if (this.state === 'bound' && this.sm?.resumeToken && this.host.smacks) return this.hibernate(this.host.smacks);
     this.finish();
   }
@@ -616,6 +618,8 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.write(x('resumed', { xmlns: NS.sm, h: String(sm.handled), previd: sm.resumeToken! }));
     for (const stanza of sm.unacked) this.write(stanza);
     if (sm.unacked.length) this.requestAck();
+    // A client that comes back is in the foreground: it gets what CSI held back.
+    if (this.csi) for (const el of this.csi.activate()) this.deliver(el);
   }
 
   private finish(): void {

@@ -1,12 +1,13 @@
 // What a client is offered after authentication: bind, the optional legacy
 // session, and the features loaded modules announce (XEP-0237 roster
-// versioning, RFC 6121 §3.4 pre-approval).
+// versioning, RFC 6121 §3.4 pre-approval, XEP-0198 stream management, XEP-0352
+// client state indication).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startTestServer } from '../helpers/server.ts';
 import { RawClient } from '../helpers/raw-client.ts';
 
-test('post-authentication features include bind, optional session, rosterver and pre-approval; none of them without their module', async () => {
+test('post-authentication features include bind, optional session, rosterver, pre-approval, sm and csi; none of them without their module', async () => {
   const offered = async (modules?: Record<string, object>) => {
     const ts = await startTestServer(modules ? { modules } : {});
     try {
@@ -25,8 +26,10 @@ test('post-authentication features include bind, optional session, rosterver and
   assert.deepEqual(await offered(), [
     'urn:ietf:params:xml:ns:xmpp-bind bind',
     'urn:ietf:params:xml:ns:xmpp-session session',
+    'urn:xmpp:csi:0 csi',
     'urn:xmpp:features:pre-approval sub',
     'urn:xmpp:features:rosterver ver',
+    'urn:xmpp:sm:3 sm',
   ]);
   assert.deepEqual(await offered({ disco: {}, ping: {} }), ['urn:ietf:params:xml:ns:xmpp-bind bind', 'urn:ietf:params:xml:ns:xmpp-session session']);
 });
