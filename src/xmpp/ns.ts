@@ -27,4 +27,6 @@ export const NS = {
   vcardUpdate: 'vcard-temp:x:update',
   privateXml: 'jabber:iq:private',
   xml: 'http://www.w3.org/XML/1998/namespace',
+  carbons: 'urn:xmpp:carbons:2',
+  forward: 'urn:xmpp:forward:0',
 } as const;
