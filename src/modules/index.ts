@@ -8,6 +8,7 @@ import lastActivity from './last-activity/index.ts';
 import mam from './mam/index.ts';
 import message from './message/index.ts';
 import offline from './offline/index.ts';
+import pep from './pep/index.ts';
 import ping from './ping/index.ts';
 import presence from './presence/index.ts';
 import privateStorage from './private/index.ts';
@@ -25,6 +26,7 @@ export const BUILTIN_MODULES: Readonly<Record<string, ModuleDefinition<any>>> = 
   mam,
   message,
   offline,
+  pep,
   ping,
   presence,
   private: privateStorage,

@@ -17,6 +17,7 @@ export const DEFAULT_MODULES: Readonly<Record<string, string>> = {
   carbons: 'copies of messages to all of your clients (XEP-0280)',
   smacks: 'stream management: acks and resumption (XEP-0198)',
   csi: 'client state indication: quieter traffic to idle phones (XEP-0352)',
+  pep: 'personal eventing: OMEMO keys, avatars, bookmarks (XEP-0163)',
 };
 
 // Only the shape is checked here: each module validates its own options with

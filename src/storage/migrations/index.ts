@@ -13,6 +13,7 @@ import * as m0006 from './0006-last-activity.ts';
 import * as m0007 from './0007-groups.ts';
 import * as m0008 from './0008-auth-lockout.ts';
 import * as m0009 from './0009-mam.ts';
+import * as m0010 from './0010-pep.ts';
 
 type Up = (db: Parameters<Migration['up']>[0], backend: Backend) => Promise<void>;
 
@@ -26,6 +27,7 @@ const MIGRATIONS: Record<string, Up> = {
   '0007-groups': m0007.up,
   '0008-auth-lockout': m0008.up,
   '0009-mam': m0009.up,
+  '0010-pep': m0010.up,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
