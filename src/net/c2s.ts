@@ -53,7 +53,11 @@ export interface C2SHost {
 /** What the smacks module offers the stream layer. */
 export interface SmacksHost {
   readonly resumeTimeoutMs: number;
-  /** A client that lets this many stanzas go unacknowledged has its stream closed (it may resume). */
+  /**
+   * A client that lets this many stanzas go unacknowledged has its session ended
+   * (stream error resource-constraint); so does a hibernating session whose queue
+   * grows past it. Its unacknowledged stanzas go to unacknowledged().
+   */
   readonly maxUnacked: number;
   /** Makes the session resumable; returns its unguessable token. */
   register(session: C2SConnection): string;
@@ -142,6 +146,8 @@ export class C2SConnection implements ClientSession, TransportSink {
   private sm: StreamManagementState | undefined;
   private ackRequested = false;
   private csi: CsiFilter | undefined;
+  /** The session this stream resumed: elements read after <resume/> but queued here belong to it. */
+  private successor: C2SConnection | undefined;
 
   constructor(transport: StreamTransport, host: C2SHost) {
     this.transport = transport;
@@ -195,7 +201,14 @@ export class C2SConnection implements ClientSession, TransportSink {
   private deliver(stanza: Element): void {
     if (this.sm && STANZA_NAMES.has(stanza.name)) {
       this.sm.countSent(stanza);
-      if (this.state === 'hibernating') return;
+      if (this.state === 'hibernating') {
+        // Nobody drains this queue until the client is back: it is bounded like a live one.
+        if (this.sm.unacked.length > this.host.smacks!.maxUnacked) {
+          this.log.info({ unacked: this.sm.unacked.length }, 'queue of a hibernating session full; session ended');
+          this.finish();
+        }
+        return;
+      }
       this.write(stanza);
       this.requestAck();
       return;
@@ -250,7 +263,12 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.pending++;
     if (this.pending > MAX_PENDING_STANZAS) this.transport.pause();
     this.chain = this.chain
-      .then(() => (this.state === 'closed' || generation !== this.generation ? undefined : this.handle(el)))
+      .then(() => {
+        if (generation !== this.generation) return;
+        // A client may send stanzas right after <resume/>, before <resumed/> arrives.
+        if (this.successor) return this.successor.element(el);
+        return this.state === 'closed' ? undefined : this.handle(el);
+      })
       .catch((err: unknown) => {
         if (err instanceof StreamFault) return this.close(err.condition, err.message);
         this.log.error({ err }, 'unexpected error handling an element');
@@ -265,7 +283,11 @@ export class C2SConnection implements ClientSession, TransportSink {
   streamEnd(): void {
     const generation = this.generation;
     // A client that closes its stream on purpose is not coming back: no hibernation.
-    this.chain = this.chain.then(() => (generation === this.generation ? this.close() : undefined));
+    this.chain = this.chain.then(() => {
+      if (generation !== this.generation) return;
+      if (this.successor) this.successor.streamEnd();
+      else this.close();
+    });
   }
 
   fault(condition: StreamErrorCondition, text: string): void {
@@ -279,8 +301,12 @@ export class C2SConnection implements ClientSession, TransportSink {
   closed(): void {
     // A transport may report its end more than once (an error, then the close).
     if (this.state === 'hibernating') return;
-    if (this.state === 'bound' && this.sm?.resumeToken && this.host.smacks) return this.hibernate(this.host.smacks);
+    if (this.resumable) return this.hibernate(this.host.smacks!);
     this.finish();
+  }
+
+  private get resumable(): boolean {
+    return this.state === 'bound' && this.sm?.resumeToken !== undefined && this.host.smacks !== undefined;
   }
 
   /**
@@ -310,7 +336,21 @@ export class C2SConnection implements ClientSession, TransportSink {
     if (this.state !== 'bound') return this.close('connection-timeout', 'The connection was idle too long.');
     // Through deliver(): with stream management the ping counts like any stanza.
     this.deliver(x('iq', { type: 'get', id: `idle-${randomBytes(4).toString('hex')}`, from: this.host.domain, to: this.jid.toString() }, x('ping', { xmlns: NS.ping })));
-    this.pingTimer = setTimeout(() => this.close('connection-timeout', 'No answer to the server ping.'), this.host.pingTimeoutMs);
+    this.pingTimer = setTimeout(() => this.pingUnanswered(), this.host.pingTimeoutMs);
+  }
+
+  /**
+   * The connection is presumed dead. A resumable session is not ended: the
+   * transport is, and closed() then hibernates the session (XEP-0198 §5), so a
+   * phone that lost its network silently can still resume.
+   */
+  private pingUnanswered(): void {
+    const text = 'No answer to the server ping.';
+    if (!this.resumable) return this.close('connection-timeout', text);
+    this.log.info('no answer to the server ping; connection dropped, session kept for resumption');
+    this.write(streamErrorElement('connection-timeout', text));
+    this.transport.sendClose();
+    this.transport.end();
   }
 
   private newStream(): void {
@@ -517,7 +557,8 @@ export class C2SConnection implements ClientSession, TransportSink {
         if (this.sm) return this.write(smFailed('unexpected-request', 'Stream management is already enabled.'));
         this.sm = new StreamManagementState();
         const attrs: Record<string, string> = { xmlns: NS.sm };
-        if (el.attrs.resume === 'true' || el.attrs.resume === '1') {
+        // With resume_timeout 0 the server does not offer resumption at all.
+        if ((el.attrs.resume === 'true' || el.attrs.resume === '1') && smacks.resumeTimeoutMs > 0) {
           this.sm.resumeToken = smacks.register(this);
           attrs.id = this.sm.resumeToken;
           attrs.resume = 'true';
@@ -532,6 +573,8 @@ export class C2SConnection implements ClientSession, TransportSink {
         if (!this.sm) return this.close('unsupported-stanza-type', 'Enable stream management before acknowledging.');
         this.ackRequested = false;
         return this.acknowledge(el);
+      case 'resume':
+        return this.write(smFailed('unexpected-request', 'This stream already has a bound session; resume on a new stream instead.'));
       default:
         return this.close('unsupported-stanza-type', `<${el.name}/> is not a stream management element this server accepts here.`);
     }
@@ -590,6 +633,7 @@ export class C2SConnection implements ClientSession, TransportSink {
     if (!outcome.ok) return this.write(smFailed('unexpected-request', `You acknowledged ${h} stanzas; ${outcome.sent} were sent.`));
     // This stream's transport, security and counters move to the old session; this object goes quiet.
     old.takeOver(this.transport, this.secure, this.mechanism, this.channelBinding);
+    this.successor = old;
     this.finished = true;
     this.state = 'closed';
     for (const t of [this.headerTimer, this.negotiationTimer, this.idleTimer, this.pingTimer, this.resumeTimer]) clearTimeout(t);
@@ -601,7 +645,10 @@ export class C2SConnection implements ClientSession, TransportSink {
     previous.attach(DETACHED);
     // The client may come back before the server noticed the old connection was dead.
     if (this.state === 'bound') previous.destroy();
-    clearTimeout(this.hibernationTimer);
+    // A live session still has the old connection's timers running; they would fire on the new one.
+    for (const t of [this.hibernationTimer, this.idleTimer, this.pingTimer, this.resumeTimer]) clearTimeout(t);
+    this.pingTimer = undefined;
+    this.resumeTimer = undefined;
     this.transport = transport;
     this.secure = secure;
     this.mechanism = mechanism;
@@ -609,6 +656,8 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.state = 'bound';
     this.generation++;
     this.headerSent = true;
+    // An <r/> the old connection had outstanding is not coming back; ask anew.
+    this.ackRequested = false;
     this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
     this.log = this.host.log.child({ conn: this.id, ip: transport.remoteAddress, transport: transport.kind, session: this.jid.toString() });
     transport.attach(this);

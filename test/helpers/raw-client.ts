@@ -61,6 +61,8 @@ export class RawClient {
   socket: Socket | TLSSocket;
   /** Elements received and not yet taken by next(). */
   readonly inbox: Element[] = [];
+  /** Every element received, in order, whether or not next() took it (for XEP-0198 counting). */
+  readonly received: Element[] = [];
   /** Attributes of the last stream header received. */
   header: Record<string, string> | undefined;
   streamEnded = false;
@@ -322,6 +324,7 @@ export class RawClient {
   }
 
   private deliver(el: Element): void {
+    this.received.push(el);
     const w = this.waiters.find((w) => w.predicate(el));
     if (!w) {
       this.inbox.push(el);
@@ -361,6 +364,23 @@ export async function login(
     await c.openStream();
     await c.bind(opts.resource);
     return c;
+  } catch (err) {
+    c.destroy();
+    throw err;
+  }
+}
+
+/** login() without the bind: connects, negotiates TLS, authenticates and restarts the stream; returns the features (e.g. to send <resume/>). */
+export async function loginUnbound(
+  opts: ConnectOptions & { username: string; password: string; mechanism?: string },
+): Promise<{ client: RawClient; features: Element }> {
+  const c = await RawClient.connect(opts);
+  try {
+    await c.openStream();
+    if (!opts.directTls) await c.startTls();
+    const r = await c.authenticate({ mechanism: opts.mechanism ?? 'SCRAM-SHA-256', username: opts.username, password: opts.password });
+    if (!r.ok) throw new Error(`login of ${opts.username} failed: ${r.condition} ${r.text ?? ''}`);
+    return { client: c, features: await c.openStream() };
   } catch (err) {
     c.destroy();
     throw err;

@@ -40,7 +40,6 @@ export default defineModule({
         return token;
       },
       find(token, username) {
-        if (ctx.options.resume_timeout === 0) return undefined;
         const session = resumable.get(token);
         return session && session.jid.local === username ? session : undefined;
       },
@@ -48,9 +47,15 @@ export default defineModule({
         resumable.delete(token);
       },
       unacknowledged(session, stanzas) {
-        for (const stanza of rescue(stanzas, ctx.host)) {
-          ctx.send(stanza).catch((err: unknown) => ctx.log.warn({ err, session: session.jid.toString() }, 'could not re-route an unacknowledged stanza'));
-        }
+        // Runs after the session was unregistered: 'others' are the account's remaining sessions.
+        const othersAvailable = (bare: string) => ctx.sessions.deliverable(bare).length > 0;
+        const again = rescue(stanzas, { domain: ctx.host, othersAvailable });
+        // One at a time: routes differ in length (full JID, then bare; offline storage), and the order must hold.
+        void (async () => {
+          for (const stanza of again) {
+            await ctx.send(stanza).catch((err: unknown) => ctx.log.warn({ err, session: session.jid.toString() }, 'could not re-route an unacknowledged stanza'));
+          }
+        })();
       },
     };
     ctx.provide('smacks', host);
