@@ -23,6 +23,8 @@ import { parseImport, ImportFormatError } from './import.ts';
 import { auditCli, registerPolicyCommands } from './policy.ts';
 import { registerAuditCommands } from './audit.ts';
 import { registerGroupCommands } from './group.ts';
+import { WEBSOCKET_PATH } from '../net/http/index.ts';
+import { publicOrigin, websocketUrl } from '../net/http/public-origin.ts';
 
 /** An error whose message is for the operator; printed without a stack. */
 class UsageError extends Error {}
@@ -208,10 +210,12 @@ async function start(loaded: LoadedConfig): Promise<void> {
     );
   }
   const a = server.addresses;
+  const web = a.https && publicOrigin(cfg.listeners.https.public_url, cfg.domain, a.https.port);
   process.stdout.write(
     `\nPalisade ${SERVER_VERSION} serving ${cfg.domain}; data in ${loaded.dataDir}\n` +
       (a.c2s ? `  XMPP clients (STARTTLS): ${a.c2s.address} port ${a.c2s.port}\n` : '') +
       (a.c2sDirectTls ? `  XMPP clients (direct TLS): ${a.c2sDirectTls.address} port ${a.c2sDirectTls.port}\n` : '') +
+      (web ? `  web client: ${web.href}\n  XMPP over WebSocket: ${websocketUrl(web, WEBSOCKET_PATH)}\n` : '') +
       (server.tls.files.created ? `  a self-signed certificate was created: ${server.tls.files.certFile}\n` : ''),
   );
   const shutdown = (signal: string) => {

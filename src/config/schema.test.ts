@@ -14,7 +14,7 @@ const DEFAULTS = {
   listeners: {
     c2s: { enabled: true, address: '0.0.0.0', port: 5222 },
     c2s_direct_tls: { enabled: true, address: '0.0.0.0', port: 5223 },
-    https: { enabled: true, address: '0.0.0.0', port: 5443 },
+    https: { enabled: true, address: '0.0.0.0', port: 5443, public_url: null },
   },
   tls: { cert_file: null, key_file: null, min_version: 'TLSv1.2' },
   auth: {

@@ -1,15 +1,28 @@
 import { z } from 'zod';
 import { bindAddress, port } from './common.ts';
 
-const listener = (defaultPort: number, what: string) =>
-  z
-    .strictObject({
-      enabled: z.boolean().default(true).describe('open this listener at start-up'),
-      address: bindAddress().default('0.0.0.0').describe("IP address to bind (0.0.0.0 or :: = all interfaces) or 'localhost'"),
-      port: port().default(defaultPort).describe('TCP port, 0..65535 (0 = any free port)'),
-    })
-    .prefault({})
-    .describe(what);
+const listenerKeys = (defaultPort: number) => ({
+  enabled: z.boolean().default(true).describe('open this listener at start-up'),
+  address: bindAddress().default('0.0.0.0').describe("IP address to bind (0.0.0.0 or :: = all interfaces) or 'localhost'"),
+  port: port().default(defaultPort).describe('TCP port, 0..65535 (0 = any free port)'),
+});
+
+const listener = (defaultPort: number, what: string) => z.strictObject(listenerKeys(defaultPort)).prefault({}).describe(what);
+
+/** Where clients reach the HTTPS listener from outside (a reverse proxy or port mapping may differ from the bind). */
+const publicUrl = () =>
+  z.string().superRefine((value, ctx) => {
+    let url: URL;
+    try {
+      url = new URL(value);
+    } catch {
+      return void ctx.addIssue({ code: 'custom', message: 'must be an absolute URL', params: { hint: 'e.g. https://chat.example.org' } });
+    }
+    if (url.protocol !== 'https:') ctx.addIssue({ code: 'custom', message: 'must start with https://' });
+    else if (url.username || url.password || url.search || url.hash || url.pathname !== '/') {
+      ctx.addIssue({ code: 'custom', message: 'must be only https://host or https://host:port (no path, query or credentials)' });
+    }
+  });
 
 const WILDCARDS = new Set(['0.0.0.0', '::']);
 
@@ -17,7 +30,16 @@ export const listeners = z
   .strictObject({
     c2s: listener(5222, 'client connections; STARTTLS is required before authentication (RFC 6120)'),
     c2s_direct_tls: listener(5223, 'client connections with TLS from the first byte (XEP-0368)'),
-    https: listener(5443, 'HTTPS: WebSocket, file upload and the admin console'),
+    https: z
+      .strictObject({
+        ...listenerKeys(5443),
+        public_url: publicUrl()
+          .nullable()
+          .default(null)
+          .describe('https://host[:port] clients use to reach this listener, for host-meta; null = https://<domain>:<port>'),
+      })
+      .prefault({})
+      .describe('HTTPS: WebSocket, web client, file upload and the admin console'),
   })
   .superRefine((all, ctx) => {
     // Two enabled listeners on one port would fail at bind time with a less clear message.

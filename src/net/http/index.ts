@@ -1,40 +1,67 @@
-// The HTTPS listener (default port 5443): XMPP over WebSocket (RFC 7395).
+// The HTTPS listener (default port 5443): XMPP over WebSocket (RFC 7395),
+// connection discovery (XEP-0156) and the user web client (Converse.js).
+// Read-only and small: GET/HEAD only, no request bodies, short header limits.
+import { STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { TLSSocket } from 'node:tls';
-import Fastify from 'fastify';
-import websocket from '@fastify/websocket';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply } from 'fastify';
 import type { Server } from '../../core/server.ts';
-import { WebSocketTransport } from '../websocket-transport.ts';
+import { refuseBadRequest } from './client-errors.ts';
+import { registerHostMeta } from './host-meta.ts';
+import { publicOrigin, websocketUrl } from './public-origin.ts';
+import { registerSecurityHeaders } from './security-headers.ts';
+import { registerWebClient } from './web-client.ts';
+import { WEBSOCKET_PATH, registerWebSocket } from './websocket.ts';
+
+export { WEBSOCKET_PATH };
 
 export interface HttpsListener {
   address: AddressInfo;
   close(): Promise<void>;
 }
 
-export const WEBSOCKET_PATH = '/xmpp-websocket';
+/** Request line and headers together; browsers send far less, and nothing here needs more. */
+const MAX_HEADER_BYTES = 8 * 1024;
+
+function text(reply: FastifyReply, code: number, message: string): FastifyReply {
+  return reply.code(code).type('text/plain; charset=utf-8').send(`${message}\n`);
+}
 
 export async function startHttps(server: Server, opts: { admit(socket: Socket): boolean }): Promise<HttpsListener> {
   const cfg = server.loaded.config;
-  const limits = server.xmlLimits();
-  const app = Fastify({ https: server.tls.serverOptions(['http/1.1']), logger: false });
+  const listener = cfg.listeners.https;
+  // Like the XMPP stream header: a client that has not sent its request by then is cut off (slowloris).
+  const requestTimeout = cfg.limits.header_timeout * 1000;
+  const log = server.log.child({ component: 'https' });
+  const app = Fastify({
+    https: { ...server.tls.serverOptions(['http/1.1']), maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: requestTimeout, requestTimeout },
+    requestTimeout,
+    bodyLimit: 1024,
+    routerOptions: { maxParamLength: 256 },
+    clientErrorHandler: refuseBadRequest,
+    loggerInstance: log as FastifyBaseLogger,
+    // Requests are not logged one by one; errors are.
+    logController: new LogController({ disableRequestLogging: true }),
+  });
   app.server.on('connection', (raw: Socket) => void opts.admit(raw));
-  await app.register(websocket, {
-    options: {
-      maxPayload: limits.maxStanzaBytes,
-      // RFC 7395 §3.2: the client must offer the 'xmpp' subprotocol.
-      handleProtocols: (protocols) => (protocols.has('xmpp') ? 'xmpp' : false),
-    },
+  app.server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
+  // No route takes a body: without parsers, any request that carries one is refused (415) unread.
+  app.removeAllContentTypeParsers();
+  app.setNotFoundHandler((_req, reply) => text(reply, 404, 'Not found.'));
+  app.setErrorHandler((err: { statusCode?: number }, _req, reply) => {
+    const code = err.statusCode ?? 500;
+    if (code >= 500) log.error({ err }, 'HTTP request failed');
+    // The status says enough; internals stay in the log.
+    return text(reply, code, `${STATUS_CODES[code] ?? 'Error'}.`);
   });
-  app.get(WEBSOCKET_PATH, { websocket: true }, (socket, req) => {
-    const transport = new WebSocketTransport(socket, {
-      remoteAddress: req.socket.remoteAddress ?? 'unknown',
-      tlsSocket: req.socket as TLSSocket,
-      limits,
-    });
-    const conn = server.openStream(transport);
-    socket.once('close', () => server.streamClosed(conn));
-  });
-  await app.listen({ host: cfg.listeners.https.address, port: cfg.listeners.https.port });
+
+  let origin: URL | undefined;
+  const publicBase = () => (origin ??= publicOrigin(listener.public_url, cfg.domain, (app.server.address() as AddressInfo).port));
+  registerSecurityHeaders(app, publicBase);
+  await registerWebSocket(app, server);
+  registerHostMeta(app, () => websocketUrl(publicBase(), WEBSOCKET_PATH));
+  await registerWebClient(app, cfg.domain, WEBSOCKET_PATH);
+
+  await app.listen({ host: listener.address, port: listener.port });
   return {
     address: app.server.address() as AddressInfo,
     close: () => app.close(),

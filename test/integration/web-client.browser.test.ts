@@ -1,0 +1,157 @@
+// Must show: the user web client Palisade serves (Converse.js 14, offline) works
+// in a real browser. Two users log in from two browser contexts (Debian
+// Chromium driven by playwright-core), open a chat the way a user does and
+// exchange messages both ways; nothing is loaded from outside the server.
+//
+// The server's certificate is self-signed, so the contexts ignore HTTPS errors
+// (for the page and its WebSocket alike); nothing else about TLS is changed.
+// A screenshot of each user's page is saved under test-artifacts/.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { startTestServer, type TestServer } from '../helpers/server.ts';
+
+const CHROMIUM = '/usr/bin/chromium';
+const CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARTIFACTS = resolve('test-artifacts');
+
+/** What a page did that matters here. */
+interface Watched {
+  page: Page;
+  /** Requests that left the origin, and why each failed (undefined: it did not). */
+  foreign: { url: string; failure: string | undefined }[];
+  /** Paths of this origin answered 200. */
+  served: Set<string>;
+  websockets: string[];
+  /** Console reports of the Content-Security-Policy blocking something. */
+  cspReports: string[];
+}
+
+/**
+ * Polls a JavaScript expression in the page until it is true (page.waitForFunction
+ * does not await promises). An expression string, because the project compiles
+ * without the DOM library and the test runner's transpiler may rewrite functions.
+ */
+async function until(page: Page, what: string, expression: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await page.evaluate(expression)) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+/** An expression: some element matching `selector` contains `text`. */
+function textIn(selector: string, text: string): string {
+  return `[...document.querySelectorAll(${JSON.stringify(selector)})].some((e) => e.textContent.includes(${JSON.stringify(text)}))`;
+}
+
+describe('web client (Converse.js 14) in Chromium', () => {
+  let ts: TestServer;
+  let browser: Browser;
+  let origin: string;
+
+  before(async () => {
+    if (!existsSync(CHROMIUM)) {
+      throw new Error(`Chromium is not installed at ${CHROMIUM}; install it with scripts/install-test-deps.sh (Debian package 'chromium')`);
+    }
+    ts = await startTestServer({ listeners: { https: { enabled: true, address: '127.0.0.1', port: 0 } } });
+    origin = `https://127.0.0.1:${ts.httpsPort}`;
+    browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  });
+
+  after(async () => {
+    await browser?.close();
+    await ts?.stop();
+  });
+
+  async function openPage(): Promise<Watched> {
+    const context = await browser.newContext({ ignoreHTTPSErrors: true });
+    const page = await context.newPage();
+    const watched: Watched = { page, foreign: [], served: new Set(), websockets: [], cspReports: [] };
+    page.on('request', (r) => {
+      if (!r.url().startsWith(`${origin}/`) && !r.url().startsWith('data:') && !r.url().startsWith('blob:')) watched.foreign.push({ url: r.url(), failure: undefined });
+    });
+    page.on('requestfailed', (r) => {
+      const entry = watched.foreign.find((f) => f.url === r.url() && f.failure === undefined);
+      if (entry) entry.failure = r.failure()?.errorText;
+    });
+    page.on('response', (r) => {
+      if (r.url().startsWith(`${origin}/`) && r.status() === 200) watched.served.add(new URL(r.url()).pathname);
+    });
+    page.on('websocket', (ws) => watched.websockets.push(ws.url()));
+    page.on('console', (m) => {
+      if (m.text().includes('Content Security Policy')) watched.cspReports.push(m.text());
+    });
+    await page.goto(`${origin}/`);
+    return watched;
+  }
+
+  async function logIn(page: Page, user: { local: string; password: string; jid: string }): Promise<void> {
+    // The domain is locked: the form asks for the user name only.
+    await page.fill('#converse-login-jid', user.local);
+    await page.fill('#converse-login-password', user.password);
+    await page.click('#converse-login button[type=submit]');
+    await until(page, `${user.jid} to be logged in`, textIn('converse-user-profile .username', user.jid));
+  }
+
+  async function startChat(page: Page, jid: string): Promise<void> {
+    await page.click('.dropdown--contacts .dropdown-toggle');
+    await page.click('a.new-chat');
+    await page.fill('converse-new-chat-modal input[name=jid]', jid);
+    await page.click('converse-new-chat-modal button[type=submit]');
+    await page.waitForSelector(`converse-chat[jid="${jid}"] .chat-textarea`);
+  }
+
+  async function say(page: Page, jid: string, text: string): Promise<void> {
+    const box = page.locator(`converse-chat[jid="${jid}"] .chat-textarea`);
+    await box.fill(text);
+    await box.press('Enter');
+  }
+
+  async function screenshot(page: Page, name: string): Promise<string> {
+    mkdirSync(ARTIFACTS, { recursive: true });
+    const path = resolve(ARTIFACTS, `web-client-${name}.png`);
+    await page.screenshot({ path });
+    return path;
+  }
+
+  test('two users log in and exchange messages both ways; nothing is loaded from elsewhere', { timeout: 60_000 }, async (t) => {
+    const alice = await ts.addUser('alice');
+    const bob = await ts.addUser('bob');
+    const a = await openPage();
+    const b = await openPage();
+    await Promise.all([logIn(a.page, alice), logIn(b.page, bob)]);
+
+    await startChat(a.page, bob.jid);
+    const hello = `Hello Bob, from the browser ${Date.now()}`;
+    await say(a.page, bob.jid, hello);
+    await until(a.page, 'Alice to see her own message', textIn(`converse-chat[jid="${bob.jid}"] .chat-msg__text`, hello));
+    // On Bob's side Alice appears under "New messages" in the contact list; he opens her chat.
+    await b.page.click(`#converse-roster a.open-chat[data-jid="${alice.jid}"]`, { timeout: 20_000 });
+    await until(b.page, 'Bob to receive the message', textIn(`converse-chat[jid="${alice.jid}"] .chat-msg__text`, hello));
+
+    const reply = `Hi Alice — ünïcödé ✓ ${Date.now()}`;
+    await say(b.page, alice.jid, reply);
+    await until(a.page, 'Alice to receive the reply', textIn(`converse-chat[jid="${bob.jid}"] .chat-msg__text`, reply));
+
+    for (const [name, w] of [['alice', a], ['bob', b]] as const) {
+      t.diagnostic(`screenshot: ${await screenshot(w.page, name)}`);
+      assert.deepEqual(w.websockets, [`wss://127.0.0.1:${ts.httpsPort}/xmpp-websocket`], `${name}: one WebSocket, to this server`);
+      // Converse's fullscreen page links sponsor logos on the internet; the CSP blocks them.
+      const loaded = w.foreign.filter((f) => f.failure === undefined);
+      t.diagnostic(`${name}: ${w.foreign.length} requests to other origins, ${w.foreign.length - loaded.length} blocked`);
+      assert.deepEqual(loaded, [], `${name}: nothing was loaded from another origin`);
+      // Nothing of its own was blocked: its scripts, styles, fonts, WebSocket, and OMEMO's WebAssembly.
+      const ownBlocked = w.cspReports.filter((r) => !/Loading the image 'https:\/\/conversejs\.org\//.test(r));
+      assert.deepEqual(ownBlocked, [], `${name}: the CSP blocked nothing the client needs`);
+      for (const path of ['/converse/converse.min.js', '/palisade-init.js', '/converse/libomemo.esm.min.js', '/converse/curve25519_compiled.wasm']) {
+        assert.ok(w.served.has(path), `${name}: ${path} was loaded from this server`);
+      }
+    }
+    assert.equal(ts.server.sessions.ofAccount(alice.jid).length, 1, 'Alice has one session');
+    assert.equal(ts.server.sessions.ofAccount(bob.jid).length, 1, 'Bob has one session');
+  });
+});
