@@ -1,8 +1,179 @@
-// Message archive (XEP-0313) with stanza ids (XEP-0359). Being built.
-import { defineModule } from '../../core/module.ts';
+// Message archive (XEP-0313) with stanza ids (XEP-0359) and paging (XEP-0059)
+// for one-to-one messages of local accounts. Every chat or normal message with
+// a body (or an OMEMO payload, or a <store/> hint) is written to the archive of
+// each local account taking part before its hook returns, so before the message
+// counts as handled; the message then reaches the recipient carrying
+// <stanza-id by='recipient'/>. Only the owner reads an archive, page by page.
+// Docs: docs/modules/mam.md.
+import type { Kysely } from 'kysely';
+import { z } from 'zod';
+import { defineModule, type RouteContext, type StanzaHook } from '../../core/module.ts';
+import type { ClientSession } from '../../core/session.ts';
+import type { Element } from '../../xmpp/element.ts';
+import { StanzaError } from '../../xmpp/errors.ts';
+import type { JID } from '../../xmpp/jid.ts';
+import { NS } from '../../xmpp/ns.ts';
+import { ownerOf, type RosterService } from '../roster/service.ts';
+import { hasArchiveId, isArchivable, newStanzaId, stanzaIdElement, stripForgedIds, toArchivedXml } from './archiving.ts';
+import { parseQuery, queryForm } from './form.ts';
+import { DEFAULT_MODES, parsePrefs, prefsElement, ruleFor, type Preferences } from './prefs.ts';
+import { finElement, fromArchivedXml, metadataElement, resultMessage } from './results.ts';
+import { purgeExpired } from './retention.ts';
+import { ArchiveStore, UnknownArchiveIdError, type MamTables, type NewArchived } from './store.ts';
+
+export const FEATURE_EXTENDED = `${NS.mam}#extended`;
+
+/** Before carbons (50, which copy the stanza id along), offline storage (10) and delivery (0). */
+const ARCHIVE_PRIORITY = 100;
+/** XEP-0313 leaves the page size to the server; small enough for a phone on a slow link. */
+const DEFAULT_PAGE_SIZE = 50;
+const DAY_MS = 86_400_000;
 
 export default defineModule({
   id: 'mam',
   description: 'Message archive management (XEP-0313)',
-  setup() {},
+  // The 'roster' archiving preference asks whether the peer is on the roster.
+  dependsOn: ['roster'],
+  options: z.strictObject({
+    retention_days: z.int().min(1).max(36_500).default(365).describe('days an archived message is kept, 1..36500'),
+    max_page_size: z.int().min(1).max(1000).default(250).describe('most messages one query returns, 1..1000; a larger <max/> is cut to it'),
+    default_preference: z.enum(DEFAULT_MODES).default('always').describe('what is archived for an account that never set preferences: always, roster or never'),
+    purge_interval_minutes: z.int().min(1).max(10_080).default(60).describe('minutes between runs of the job that deletes expired messages, 1..10080'),
+  }),
+  accountFeatures: [NS.mam, FEATURE_EXTENDED, NS.stanzaId],
+  setup(ctx) {
+    const store = new ArchiveStore(ctx.storage.db as unknown as Kysely<MamTables>);
+    const roster = ctx.use<RosterService>('roster');
+    const limits = { defaultMax: Math.min(DEFAULT_PAGE_SIZE, ctx.options.max_page_size), maxMax: ctx.options.max_page_size };
+    // A message to a resource that went away comes round again, the same object, as one to the bare JID.
+    const seen = new WeakSet<Element>();
+
+    const isAccount = (j: JID) => j.domain === ctx.host && j.local !== '';
+    const accountActive = async (j: JID) => {
+      if (ctx.sessions.ofAccount(j.bare).length > 0) return true;
+      const account = await ctx.storage.accounts.get(ctx.host, j.local);
+      return account !== undefined && !account.disabled;
+    };
+    const prefsOf = async (owner: JID): Promise<Preferences> =>
+      (await store.getPrefs(ownerOf(owner))) ?? { default: ctx.options.default_preference, always: [], never: [] };
+    const onRoster = async (owner: JID, peer: string) => {
+      if (peer === owner.bareString()) return true; // one's own messages need no contact
+      const cached = roster.peek(owner);
+      if (cached) return cached.items.has(peer);
+      return (await roster.store.getItem(ownerOf(owner), peer)) !== undefined;
+    };
+    /** Whether the owner's preferences keep a message with this peer. */
+    const wants = async (owner: JID, peer: JID) => {
+      const rule = ruleFor(await prefsOf(owner), peer);
+      return rule === 'roster' ? onRoster(owner, peer.bareString()) : rule === 'always';
+    };
+
+    const archive: StanzaHook = async (stanza, route) => {
+      if (seen.has(stanza)) return false;
+      seen.add(stanza);
+      const recipient = isAccount(route.to) ? route.to.bare : undefined;
+      if (route.origin) stripForgedIds(stanza, ctx.host);
+      // The server routing a message again (stream management) that was archived the first time.
+      else if (recipient && hasArchiveId(stanza, recipient.toString())) return false;
+      if (!isArchivable(stanza)) return false;
+
+      const sender = isAccount(route.from) ? route.from.bare : undefined;
+      const rows: NewArchived[] = [];
+      const storedAt = new Date();
+      const xml = toArchivedXml(stanza);
+      const copy = (owner: JID, peer: JID, direction: 'in' | 'out'): NewArchived => ({
+        owner: ownerOf(owner),
+        stanzaId: newStanzaId(),
+        peer: peer.bareString(),
+        peerResource: peer.resource,
+        direction,
+        storedAt,
+        xml,
+      });
+      if (sender && (route.origin !== undefined || (await accountActive(sender))) && (await wants(sender, route.to))) {
+        rows.push(copy(sender, route.to, 'out'));
+      }
+      let recipientId: string | undefined;
+      if (recipient && sender?.equals(recipient)) {
+        // A message to oneself is one message in one archive.
+        recipientId = rows[0]?.stanzaId;
+      } else if (recipient && (await accountActive(recipient)) && (await wants(recipient, route.from))) {
+        const row = copy(recipient, route.from, 'in');
+        rows.push(row);
+        recipientId = row.stanzaId;
+      }
+      await store.add(rows);
+      if (recipient && recipientId) stanza.append(stanzaIdElement(recipientId, recipient.toString()));
+      return false;
+    };
+    for (const event of ['message/bare', 'message/full', 'message/remote'] as const) ctx.hook(event, archive, ARCHIVE_PRIORITY);
+
+    /** Only the owner reads or configures an archive. */
+    const ownerSession = (route: RouteContext): ClientSession => {
+      const session = route.origin;
+      // Another account's archive answers as an account that does not exist does (the router's answer), so it reveals nothing.
+      if (!session || session.jid.bareString() !== route.to.bareString()) throw new StanzaError('service-unavailable');
+      return session;
+    };
+
+    ctx.iq({ type: 'get', ns: NS.mam, name: 'query', targets: ['account'] }, (_iq, route) => {
+      ownerSession(route);
+      return queryForm();
+    });
+
+    ctx.iq({ type: 'set', ns: NS.mam, name: 'query', targets: ['account'] }, async (iq, route) => {
+      const session = ownerSession(route);
+      const q = parseQuery(iq.elements[0]!, limits);
+      const archiveJid = route.to.bareString();
+      const page = await store.query(ownerOf(route.to), q.filter, q.paging).catch((err: unknown) => {
+        if (err instanceof UnknownArchiveIdError) throw new StanzaError('item-not-found', `There is no message with the id '${err.stanzaId}' in your archive.`);
+        throw err;
+      });
+      // The results go out before the router sends the iq result with <fin/> (XEP-0313 §4.2).
+      for (const item of q.flip ? [...page.items].reverse() : page.items) {
+        let message: Element;
+        try {
+          message = fromArchivedXml(item.xml);
+        } catch (err) {
+          // Never the content: it is the user's.
+          ctx.log.error({ id: item.stanzaId, account: archiveJid, reason: (err as Error).message }, 'skipping an unreadable archived message');
+          continue;
+        }
+        session.send(resultMessage(session.jid.toString(), archiveJid, q.queryId, item, message));
+      }
+      return finElement(page);
+    });
+
+    ctx.iq({ type: 'get', ns: NS.mam, name: 'metadata', targets: ['account'] }, async (_iq, route) => {
+      ownerSession(route);
+      return metadataElement(await store.bounds(ownerOf(route.to)));
+    });
+
+    ctx.iq({ type: 'get', ns: NS.mam, name: 'prefs', targets: ['account'] }, async (_iq, route) => {
+      ownerSession(route);
+      return prefsElement(await prefsOf(route.to));
+    });
+
+    ctx.iq({ type: 'set', ns: NS.mam, name: 'prefs', targets: ['account'] }, async (iq, route) => {
+      ownerSession(route);
+      const prefs = parsePrefs(iq.elements[0]!);
+      await store.setPrefs(ownerOf(route.to), prefs);
+      return prefsElement(prefs);
+    });
+
+    let purging = false;
+    let stopping = false;
+    ctx.on('stopping', () => (stopping = true));
+    ctx.every(ctx.options.purge_interval_minutes * 60_000, () => {
+      if (purging) return;
+      purging = true;
+      const cutoff = new Date(Date.now() - ctx.options.retention_days * DAY_MS);
+      purgeExpired(store, cutoff, { stopped: () => stopping })
+        .then((n) => {
+          if (n > 0) ctx.log.info({ purged: n, cutoff: cutoff.toISOString() }, 'expired archived messages deleted');
+        })
+        .catch((err: unknown) => ctx.log.warn({ err }, 'archive retention purge failed'))
+        .finally(() => (purging = false));
+    });
+  },
 });
