@@ -5,7 +5,9 @@ import { auditContract } from './audit.ts';
 import { blockingContract } from './blocking.ts';
 import type { ContractTarget } from './harness.ts';
 import { lifecycleContract } from './lifecycle.ts';
+import { mamContract } from './mam.ts';
 import { offlineVcardPrivateContract } from './offline-vcard-private.ts';
+import { pepContract } from './pep.ts';
 import { rosterContract } from './roster.ts';
 
 export type { ContractTarget } from './harness.ts';
@@ -18,5 +20,7 @@ export function storageContract(name: string, target: ContractTarget): void {
     describe('blocking', () => blockingContract(target));
     describe('offline, vcard, private', () => offlineVcardPrivateContract(target));
     describe('roster and last activity', () => rosterContract(target));
+    describe('pep', () => pepContract(target));
+    describe('message archive', () => mamContract(target));
   });
 }
