@@ -8,22 +8,30 @@ import { appendFile, mkdtemp, rm } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { XmppConnection, type LoginOptions, type TlsMode } from './loadgen/connection.ts';
+import { XmppConnection, type LoginOptions } from './loadgen/connection.ts';
 import { SCRAM_MECHANISMS, ScramKeyCache, type ScramMechanism } from './loadgen/scram.ts';
+import type { Transport } from './loadgen/wire.ts';
 import { loginsScenario } from './scenarios/logins.ts';
 import { messagesScenario } from './scenarios/messages.ts';
 import { inParallel, LOGIN_TIMEOUT_MS, type Scenario, type ScenarioResult } from './scenarios/scenario.ts';
 import { CERTIFICATE_KIND, makeCertificate } from './targets/certificate.ts';
-import { palisade } from './targets/palisade.ts';
-import { prosody } from './targets/prosody.ts';
-import { freePort, RunningServer } from './targets/server.ts';
+import { palisade, palisadeNoMam } from './targets/palisade.ts';
+import { prosody, prosodyMam } from './targets/prosody.ts';
+import { freePorts, RunningServer } from './targets/server.ts';
 import type { ServerSetup, Target } from './targets/target.ts';
 
 const DOMAIN = 'bench.test';
 const PASSWORD = 'bench-password-0123';
 
 /** Scenarios against spawned servers, then in-process measurements of Palisade alone. */
-const SERVER_SCENARIOS = ['logins', 'messages'] as const;
+const SERVER_SCENARIOS = ['logins', 'messages', 'websocket'] as const;
+/** The chat throughput scenarios (TCP and WebSocket): same figures, same archiving question. */
+const MESSAGE_SCENARIOS = new Set(['messages', 'websocket']);
+/** [archiving, not archiving] variants of one server, measured against each other. */
+const ARCHIVE_PAIRS: [string, string][] = [
+  [palisade.name, palisadeNoMam.name],
+  [prosodyMam.name, prosody.name],
+];
 const IN_PROCESS = ['fanout', 'policy'] as const;
 const SCENARIO_NAMES: readonly string[] = [...SERVER_SCENARIOS, ...IN_PROCESS];
 /** Presence updates timed per fan-out measurement (after the initial presence). */
@@ -32,14 +40,14 @@ const FANOUT_RUNS = 30;
 const TARGET_MEDIAN_US = 5;
 
 const USAGE = `Usage: npm run bench [-- options]
-  --compare            also run Prosody (installed with apt-get if missing)
+  --compare            also run Prosody, and for messages and websocket Prosody with mod_mam (installed with apt-get if missing)
   --users N            logins: accounts that log in (default 300, 1..5000)
   --parallel K         parallel connectors while logging in (default 50, 1..500)
-  --pairs P            messages: sender/receiver pairs (default 200, 1..2000)
-  --window W           messages: in-flight messages per sender (default 10, 1..1000)
-  --duration D         messages: seconds of sending (default 10, 1..120)
+  --pairs P            messages, websocket: sender/receiver pairs (default 200, 1..2000)
+  --window W           messages, websocket: in-flight messages per sender (default 10, 1..1000)
+  --duration D         messages, websocket: seconds of sending (default 10, 1..120)
   --iterations I       SCRAM PBKDF2 iterations for every account (default 10000, 4096..100000)
-  --tls MODE           starttls (default) or direct
+  --tls MODE           starttls (default) or direct (websocket always uses wss on the HTTPS port)
   --mechanism M        force SCRAM-SHA-1 or SCRAM-SHA-256 (default: strongest offered)
   --fanout N           fanout: online subscribers that receive one presence (default 500, 1..2000)
   --only LIST          run only these scenarios, comma-separated: ${SCENARIO_NAMES.join(',')} (default: all)
@@ -54,7 +62,7 @@ interface Options {
   window: number;
   duration: number;
   iterations: number;
-  tls: TlsMode;
+  tls: Exclude<Transport, 'websocket'>;
   mechanism: ScramMechanism | undefined;
   json: string | undefined;
   fanout: number;
@@ -130,13 +138,11 @@ function progress(line: string): void {
 async function runOne(root: string, target: Target, scenario: Scenario, options: Options, certificate: ServerSetup['certificate']): Promise<ScenarioResult> {
   const dir = await mkdtemp(join(root, `${target.name}-${scenario.name}-`));
   try {
-    const starttls = await freePort();
-    let directTls = await freePort();
-    while (directTls === starttls) directTls = await freePort();
+    const [starttls, directTls, https] = await freePorts(3);
     const setup: ServerSetup = {
       dir,
       domain: DOMAIN,
-      ports: { starttls, directTls },
+      ports: { starttls: starttls!, directTls: directTls!, https: https! },
       usernames: Array.from({ length: scenario.accountsNeeded() }, (_, i) => `bench${i + 1}`),
       password: PASSWORD,
       iterations: options.iterations,
@@ -147,9 +153,10 @@ async function runOne(root: string, target: Target, scenario: Scenario, options:
     await target.prepare(setup);
 
     const keyCache = new ScramKeyCache();
-    const loginOptions = (username: string): LoginOptions => ({
-      port: options.tls === 'direct' ? setup.ports.directTls : setup.ports.starttls,
-      tls: options.tls,
+    const ports: Record<Transport, number> = { starttls: setup.ports.starttls, direct: setup.ports.directTls, websocket: setup.ports.https };
+    const loginOptions = (username: string, transport: Transport = options.tls): LoginOptions => ({
+      port: ports[transport],
+      transport,
       domain: DOMAIN,
       username,
       password: PASSWORD,
@@ -174,7 +181,8 @@ async function runOne(root: string, target: Target, scenario: Scenario, options:
     server = await RunningServer.start(target, setup);
     try {
       progress(`${target.name}/${scenario.name}: running (server pid ${server.pid})`);
-      return await scenario.run({ server, usernames: setup.usernames, loginOptions, parallel: options.parallel });
+      const transport = scenario.transport ?? options.tls;
+      return await scenario.run({ server, usernames: setup.usernames, loginOptions: (u) => loginOptions(u, transport), parallel: options.parallel });
     } finally {
       await server.stop();
     }
@@ -184,6 +192,18 @@ async function runOne(root: string, target: Target, scenario: Scenario, options:
 }
 
 // Figures shown in the table, by scenario: [key, label, whether a ratio means something].
+const MESSAGE_ROWS: [string, string, boolean][] = [
+  ['deliveredPerSecond', 'delivered messages/s', true],
+  ['latencyP50Ms', 'delivery latency p50 (ms)', true],
+  ['latencyP99Ms', 'delivery latency p99 (ms)', true],
+  ['messagesPerServerCpuSecond', 'messages per server CPU-s', true],
+  ['serverCpuSeconds', 'server CPU (s)', false],
+  ['loadgenCpuSeconds', 'load generator CPU (s)', false],
+  ['otherCpuSeconds', 'other processes CPU (s)', false],
+  ['seconds', 'wall time (s)', false],
+  ['pairs', 'pairs connected', false],
+  ['bounced', 'bounced (error) messages', false],
+];
 const ROWS: Record<string, [string, string, boolean][]> = {
   logins: [
     ['loginsPerSecond', 'logins/s', true],
@@ -196,18 +216,8 @@ const ROWS: Record<string, [string, string, boolean][]> = {
     ['seconds', 'wall time (s)', false],
     ['logins', 'logins completed', false],
   ],
-  messages: [
-    ['deliveredPerSecond', 'delivered messages/s', true],
-    ['latencyP50Ms', 'delivery latency p50 (ms)', true],
-    ['latencyP99Ms', 'delivery latency p99 (ms)', true],
-    ['messagesPerServerCpuSecond', 'messages per server CPU-s', true],
-    ['serverCpuSeconds', 'server CPU (s)', false],
-    ['loadgenCpuSeconds', 'load generator CPU (s)', false],
-    ['otherCpuSeconds', 'other processes CPU (s)', false],
-    ['seconds', 'wall time (s)', false],
-    ['pairs', 'pairs connected', false],
-    ['bounced', 'bounced (error) messages', false],
-  ],
+  messages: MESSAGE_ROWS,
+  websocket: MESSAGE_ROWS,
   fanout: [
     ['p50Ms', 'presence to all subscribers p50 (ms)', true],
     ['p95Ms', 'presence to all subscribers p95 (ms)', true],
@@ -246,31 +256,40 @@ function format(n: number | undefined): string {
   return n.toFixed(2);
 }
 
-function table(records: BenchRecord[], targets: string[]): string {
+function table(records: BenchRecord[], targets: readonly Target[]): string {
   const out: string[] = [];
-  const ours = targets.indexOf('palisade');
-  const theirs = targets.indexOf('prosody');
-  const compare = ours >= 0 && theirs >= 0;
-  const header = ['', ...targets, ...(compare ? ['palisade/prosody'] : [])];
   const notes: string[] = [];
+  let compared = false;
   for (const scenario of Object.keys(ROWS)) {
     const byTarget = new Map(records.filter((r) => r.scenario === scenario).map((r) => [r.target, r]));
     if (byTarget.size === 0) continue;
     const inProcess = IN_PROCESS_TITLES[scenario];
+    // Columns: the targets that ran it; for an in-process measurement also the reference servers, as not measured.
+    const shown = targets.filter((t) => byTarget.has(t.name) || (inProcess && t.scenarios === undefined));
+    const names = shown.map((t) => t.name);
+    const ours = names.indexOf(palisade.name);
+    const theirs = names.indexOf(prosody.name);
+    const compare = ours >= 0 && theirs >= 0;
+    compared ||= compare;
+    const header = ['', ...names, ...(compare ? ['palisade/prosody'] : [])];
     const rows: string[][] = [];
     // A target without a record for an in-process measurement was not measured, not failed.
     const cell = (t: string, shown: string): string => (inProcess && !byTarget.has(t) ? 'not measured yet' : shown);
     for (const [key, label, ratioed] of ROWS[scenario]!) {
-      const values = targets.map((t) => byTarget.get(t)?.result?.figures[key]);
+      const values = names.map((t) => byTarget.get(t)?.result?.figures[key]);
       const [a, b] = [values[ours], values[theirs]];
       const ratio = ratioed && a !== undefined && b !== undefined && Number.isFinite(a / b) ? `${format(a / b)}×` : '';
-      rows.push([label, ...values.map((v, i) => cell(targets[i]!, format(v))), ...(compare ? [ratio] : [])]);
+      rows.push([label, ...values.map((v, i) => cell(names[i]!, format(v))), ...(compare ? [ratio] : [])]);
     }
-    const text = (pick: (r: BenchRecord) => string): string[] => targets.map((t) => { const r = byTarget.get(t); return cell(t, r ? pick(r) : '—'); });
+    const text = (pick: (r: BenchRecord) => string): string[] => names.map((t) => { const r = byTarget.get(t); return cell(t, r ? pick(r) : '—'); });
     rows.push(['failures', ...text((r) => (r.error ? 'did not run' : String(r.result?.failures ?? '—'))), ...(compare ? [''] : [])]);
     if (!inProcess) {
       rows.push(['SASL mechanism', ...text((r) => r.result?.negotiated?.mechanism ?? '—'), ...(compare ? [''] : [])]);
       rows.push(['TLS', ...text((r) => r.result?.negotiated?.tls ?? '—'), ...(compare ? [''] : [])]);
+    }
+    if (MESSAGE_SCENARIOS.has(scenario)) {
+      rows.push(['archives chat messages', ...shown.map((t) => (t.archive ? 'yes' : 'no')), ...(compare ? [''] : [])]);
+      notes.push(...archiveNotes(scenario, byTarget, shown));
     }
     out.push(`\n${scenario}${inProcess ? ` — ${inProcess}` : ''}\n${render([header, ...rows])}`);
 
@@ -293,8 +312,44 @@ function table(records: BenchRecord[], targets: string[]): string {
     const mechanisms = new Set([...byTarget.values()].map((r) => r.result?.negotiated?.mechanism).filter(Boolean));
     if (mechanisms.size > 1) notes.push(`${scenario}: targets used different SASL mechanisms; force one with --mechanism`);
   }
-  if (compare) notes.push('a ratio above 1 favours Palisade for rates and per-CPU figures, and Prosody for latencies');
+  if (compared) notes.push('a ratio above 1 favours Palisade for rates and per-CPU figures, and Prosody for latencies');
   return out.join('\n') + (notes.length > 0 ? `\n\n${notes.map((n) => `note: ${n}`).join('\n')}` : '') + '\n';
+}
+
+/**
+ * Where each target archives, what archiving costs a server measured with and
+ * without it, and Palisade against Prosody with archiving alike on both sides.
+ */
+function archiveNotes(scenario: string, byTarget: Map<string, BenchRecord>, shown: readonly Target[]): string[] {
+  const figures = (name: string): Record<string, number> | undefined => {
+    const r = byTarget.get(name);
+    return r && !r.error ? r.result?.figures : undefined;
+  };
+  const cpuUs = (f: Record<string, number>): string => format((1e6 * f.serverCpuSeconds!) / f.delivered!);
+  const notes = [
+    `${scenario}: ${shown.map((t) => `${t.name} ${t.archive ? `archives (${t.archive})` : 'does not archive'}`).join('; ')}`,
+  ];
+  for (const [withArchive, without] of ARCHIVE_PAIRS) {
+    const [a, b] = [figures(withArchive), figures(without)];
+    if (!a || !b) continue;
+    notes.push(
+      `${scenario}: archiving keeps ${format((100 * a.deliveredPerSecond!) / b.deliveredPerSecond!)}% of the throughput ` +
+        `(${withArchive} ${format(a.deliveredPerSecond)} vs ${without} ${format(b.deliveredPerSecond)} delivered/s); ` +
+        `p99 latency ${format(a.latencyP99Ms)} vs ${format(b.latencyP99Ms)} ms; server CPU per message ${cpuUs(a)} vs ${cpuUs(b)} µs`,
+    );
+  }
+  for (const [ours, theirs, alike] of [
+    [palisade.name, prosodyMam.name, 'both archiving'],
+    [palisadeNoMam.name, prosody.name, 'neither archiving'],
+  ] as const) {
+    const [a, b] = [figures(ours), figures(theirs)];
+    if (!a || !b) continue;
+    notes.push(
+      `${scenario}, ${alike}: ${ours}/${theirs} ${format(a.deliveredPerSecond! / b.deliveredPerSecond!)}× delivered/s, ` +
+        `${format(a.latencyP99Ms! / b.latencyP99Ms!)}× p99 latency, ${format(a.messagesPerServerCpuSecond! / b.messagesPerServerCpuSecond!)}× messages per server CPU-s`,
+    );
+  }
+  return notes;
 }
 
 function render(rows: string[][]): string {
@@ -335,6 +390,10 @@ async function runPolicy(): Promise<ScenarioResult> {
   };
 }
 
+function runs(target: Target, scenario: string): boolean {
+  return target.scenarios === undefined || target.scenarios.includes(scenario);
+}
+
 async function main(): Promise<number> {
   let options: Options | undefined;
   try {
@@ -352,7 +411,10 @@ async function main(): Promise<number> {
   const inProcess = IN_PROCESS.filter((n) => options.only.has(n));
   const targets: { target: Target; version: string }[] = [];
   // The in-process measurements are Palisade's alone: no reason to install a reference server for them.
-  for (const target of options.compare && serverScenarios.length > 0 ? [palisade, prosody] : [palisade]) {
+  const candidates = [palisade, palisadeNoMam, ...(options.compare ? [prosody, prosodyMam] : [])].filter(
+    (t) => t === palisade || serverScenarios.some((s) => runs(t, s)),
+  );
+  for (const target of candidates) {
     const reason = await target.availability();
     if (reason) progress(`skipping ${target.name}: ${reason}`);
     else targets.push({ target, version: await target.version() });
@@ -362,9 +424,11 @@ async function main(): Promise<number> {
     return 1;
   }
 
-  const scenarios = [loginsScenario(options.users), messagesScenario(options.pairs, options.window, options.duration)].filter((s) =>
-    options.only.has(s.name),
-  );
+  const scenarios = [
+    loginsScenario(options.users),
+    messagesScenario(options.pairs, options.window, options.duration),
+    messagesScenario(options.pairs, options.window, options.duration, 'websocket'),
+  ].filter((s) => options.only.has(s.name));
   const machine = { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version };
   const params = {
     users: options.users,
@@ -386,7 +450,7 @@ async function main(): Promise<number> {
   const records: BenchRecord[] = [];
   // Scenario by scenario, so the targets of one comparison run close together in time.
   for (const scenario of scenarios) {
-    for (const { target, version } of targets) {
+    for (const { target, version } of targets.filter((t) => runs(t.target, scenario.name))) {
       const record: BenchRecord = { time: new Date().toISOString(), scenario: scenario.name, target: target.name, version, params, machine, result: null, error: null };
       try {
         record.result = await runOne(root, target, scenario, options, certificate);
@@ -423,7 +487,7 @@ async function main(): Promise<number> {
       `${targets.map((t) => `${t.target.name} ${t.version}`).join(', ')}\n` +
       `params: ${Object.entries(params).map(([k, v]) => `${k}=${v}`).join(' ')}\n`,
   );
-  process.stdout.write(table(records, targets.map((t) => t.target.name)));
+  process.stdout.write(table(records, targets.map((t) => t.target)));
   return records.some((r) => r.error) ? 1 : 0;
 }
 

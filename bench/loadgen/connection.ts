@@ -1,15 +1,14 @@
-// A minimal XMPP client session for load: raw sockets, regexes on the incoming
-// text, just enough of RFC 6120 to log in. Not a parser — a load generator.
-import { connect as tcpConnect, type Socket } from 'node:net';
-import { connect as tlsConnect, type TLSSocket } from 'node:tls';
+// A minimal XMPP client session for load: raw sockets or WebSocket (./wire.ts),
+// regexes on the incoming text, just enough of RFC 6120 to log in. Not a
+// parser — a load generator.
 import { NS } from '../../src/xmpp/ns.ts';
 import { SCRAM_MECHANISMS, ScramClient, type ScramKeyCache, type ScramMechanism } from './scram.ts';
-
-export type TlsMode = 'starttls' | 'direct';
+import { openWire, type Transport, type Wire } from './wire.ts';
 
 export interface LoginOptions {
+  /** The c2s port, the direct TLS port or the HTTPS port, as `transport` needs. */
   port: number;
-  tls: TlsMode;
+  transport: Transport;
   domain: string;
   username: string;
   password: string;
@@ -22,24 +21,22 @@ export interface LoginOptions {
 /** What was negotiated, so a comparison can show it compared like with like. */
 export interface Negotiated {
   mechanism: ScramMechanism;
+  /** e.g. 'TLSv1.3 TLS_AES_256_GCM_SHA384 EC P-256', after 'WebSocket over ' on a WebSocket. */
   tls: string;
   /** The server demanded the legacy session iq (RFC 3921) before presence. */
   sessionIq: boolean;
 }
 
-const HOST = '127.0.0.1';
 const FEATURES = /<(?:stream:)?features\b[^>]*?(?:\/>|>[\s\S]*?<\/(?:stream:)?features>)/;
 const SASL_REPLY = /<(challenge|success|failure)\b[^>]*?(?:\/>|>([\s\S]*?)<\/\1>)/;
-const STREAM_END = /<stream:error[\s\S]*?<\/stream:error>|<\/stream:stream>/;
+const STREAM_END = /<stream:error[\s\S]*?<\/stream:error>|<\/stream:stream>|<close\b[^>]*xmpp-framing[^>]*>/;
 
 function iqReply(id: string): RegExp {
   return new RegExp(`<iq\\b[^>]*\\bid=['"]${id}['"][^>]*?(?:/>|>[\\s\\S]*?</iq>)`);
 }
 
 export class XmppConnection {
-  private socket: Socket;
-  /** Settles when the TLS handshake is done (direct TLS from the start, or after STARTTLS). */
-  private handshake: Promise<void> | undefined;
+  private readonly wire: Wire;
   private buffer = '';
   private waiter: { pattern: RegExp; resolve: (m: RegExpExecArray) => void } | undefined;
   private failure: Error | undefined;
@@ -51,14 +48,16 @@ export class XmppConnection {
   negotiated: Negotiated | undefined;
 
   private constructor(private readonly options: LoginOptions) {
-    if (options.tls === 'direct') {
-      this.socket = this.secure(
-        tlsConnect({ host: HOST, port: options.port, servername: options.domain, ALPNProtocols: ['xmpp-client'], rejectUnauthorized: false }),
-      );
-    } else {
-      this.socket = tcpConnect({ host: HOST, port: options.port });
-    }
-    this.attach(this.socket);
+    this.wire = openWire(options.transport, options.port, options.domain, { data: this.onData, fail: (e) => this.fail(e) });
+  }
+
+  /** On a WebSocket each stanza must be sent on its own (send() once per stanza), with stanzaXmlns in its start tag. */
+  get framed(): boolean {
+    return this.wire.framed;
+  }
+
+  get stanzaXmlns(): string {
+    return this.wire.stanzaXmlns;
   }
 
   /** Full negotiation up to initial presence; resolves when the server has processed the presence. */
@@ -77,7 +76,7 @@ export class XmppConnection {
     try {
       await conn.withTimeout(() => conn.negotiate('prime'));
     } finally {
-      conn.socket.destroy();
+      conn.wire.destroy();
     }
   }
 
@@ -88,31 +87,15 @@ export class XmppConnection {
     this.onClose = onClose;
   }
 
-  write(data: string): void {
-    this.socket.write(data);
+  /** Any run of stanzas on TCP; exactly one stanza on a WebSocket (see `framed`). */
+  send(data: string): void {
+    this.wire.send(data);
   }
 
   close(): void {
     this.onClose = undefined;
     this.sink = undefined;
-    if (this.socket.destroyed) return;
-    this.socket.end('</stream:stream>');
-    // A server that does not answer the closing tag must not keep the bench alive.
-    setTimeout(() => this.socket.destroy(), 2000).unref();
-  }
-
-  /** Self-signed certificates are accepted (rejectUnauthorized: false): bench only. */
-  private secure(socket: TLSSocket): TLSSocket {
-    this.handshake = new Promise((resolve) => socket.once('secureConnect', () => resolve()));
-    return socket;
-  }
-
-  private attach(socket: Socket): void {
-    socket.setNoDelay(true);
-    socket.setEncoding('latin1'); // only ASCII markup is matched; latin1 never splits a character
-    socket.on('data', this.onData);
-    socket.on('error', (e) => this.fail(e));
-    socket.on('close', () => this.fail(new Error('connection closed by server')));
+    if (!this.wire.destroyed) this.wire.close();
   }
 
   private readonly onData = (text: string): void => {
@@ -138,7 +121,7 @@ export class XmppConnection {
   private fail(error: Error): void {
     if (this.failure) return;
     this.failure = error;
-    this.socket.destroy();
+    this.wire.destroy();
     this.failWaiter?.(error);
     this.onClose?.(error);
   }
@@ -174,45 +157,39 @@ export class XmppConnection {
 
   private openStream(): void {
     this.buffer = '';
-    this.socket.write(
-      `<?xml version='1.0'?><stream:stream to='${this.options.domain}' xmlns='${NS.client}' xmlns:stream='${NS.stream}' version='1.0'>`,
-    );
+    this.wire.openStream(this.options.domain);
   }
 
-  private async startTls(): Promise<TLSSocket> {
+  private async startTls(): Promise<void> {
     this.openStream();
     const features = (await this.waitFor(FEATURES))[0];
     if (!features.includes('<starttls')) throw new Error('server does not offer STARTTLS');
-    this.socket.write(`<starttls xmlns='${NS.tls}'/>`);
+    this.wire.send(`<starttls xmlns='${NS.tls}'/>`);
     const reply = await this.waitFor(/<(proceed|failure)\b[^>]*>/);
     if (reply[1] !== 'proceed') throw new Error('server refused STARTTLS');
-    const raw = this.socket;
-    raw.removeListener('data', this.onData);
-    raw.removeAllListeners('close');
-    raw.removeAllListeners('error');
-    const secure = this.secure(tlsConnect({ socket: raw, servername: this.options.domain, rejectUnauthorized: false }));
-    this.socket = secure;
-    this.attach(secure);
-    return secure;
+    this.wire.startTls(this.options.domain);
   }
 
   private async negotiate(mode: 'login' | 'prime'): Promise<void> {
     const o = this.options;
-    const secure = o.tls === 'starttls' ? await this.startTls() : (this.socket as TLSSocket);
-    await this.handshake;
+    const wire = this.wire;
+    const ns = wire.stanzaXmlns;
+    if (o.transport === 'starttls') await this.startTls();
+    const secure = await wire.secured();
 
     this.openStream();
     const mechanism = chooseMechanism((await this.waitFor(FEATURES))[0], o.mechanism);
     const scram = new ScramClient(mechanism, o.username, o.password, o.keyCache);
-    this.socket.write(`<auth xmlns='${NS.sasl}' mechanism='${mechanism}'>${b64(scram.first())}</auth>`);
+    wire.send(`<auth xmlns='${NS.sasl}' mechanism='${mechanism}'>${b64(scram.first())}</auth>`);
     const challenge = await this.waitFor(SASL_REPLY);
     if (challenge[1] !== 'challenge') throw new Error(`SASL ${challenge[1]}: ${challenge[0].slice(0, 300)}`);
     const clientFinal = await scram.final(unb64(challenge[2] ?? ''));
     if (mode === 'prime') {
-      this.socket.write(`<abort xmlns='${NS.sasl}'/></stream:stream>`);
+      wire.send(`<abort xmlns='${NS.sasl}'/>`);
+      wire.endStream();
       return;
     }
-    this.socket.write(`<response xmlns='${NS.sasl}'>${b64(clientFinal)}</response>`);
+    wire.send(`<response xmlns='${NS.sasl}'>${b64(clientFinal)}</response>`);
     const outcome = await this.waitFor(SASL_REPLY);
     if (outcome[1] !== 'success') throw new Error(`SASL ${outcome[1]}: ${outcome[0].slice(0, 300)}`);
     if (!scram.verify(unb64(outcome[2] ?? ''))) throw new Error('server signature in SASL success did not verify');
@@ -220,7 +197,7 @@ export class XmppConnection {
     this.openStream();
     const features = (await this.waitFor(FEATURES))[0];
     if (!features.includes(NS.bind)) throw new Error('server does not offer resource binding');
-    this.socket.write(`<iq type='set' id='bind1'><bind xmlns='${NS.bind}'><resource>bench</resource></bind></iq>`);
+    wire.send(`<iq${ns} type='set' id='bind1'><bind xmlns='${NS.bind}'><resource>bench</resource></bind></iq>`);
     const bound = (await this.waitFor(iqReply('bind1')))[0];
     const jid = /<jid>([^<]+)<\/jid>/.exec(bound)?.[1];
     if (!jid) throw new Error(`bind failed: ${bound.slice(0, 300)}`);
@@ -228,19 +205,26 @@ export class XmppConnection {
 
     const sessionIq = sessionRequired(features);
     if (sessionIq) {
-      this.socket.write(`<iq type='set' id='sess1'><session xmlns='${NS.session}'/></iq>`);
+      wire.send(`<iq${ns} type='set' id='sess1'><session xmlns='${NS.session}'/></iq>`);
       const reply = (await this.waitFor(iqReply('sess1')))[0];
       if (!/type=['"]result['"]/.test(reply)) throw new Error(`session iq failed: ${reply.slice(0, 300)}`);
     }
 
     // Stanzas of one session are processed in order, so the ping's answer
     // (result, or an error if ping is not served) means the presence was handled.
-    this.socket.write(`<presence/><iq type='get' id='ready1' to='${o.domain}'><ping xmlns='${NS.ping}'/></iq>`);
+    const ping = `<iq${ns} type='get' id='ready1' to='${o.domain}'><ping xmlns='${NS.ping}'/></iq>`;
+    if (wire.framed) {
+      wire.send(`<presence${ns}/>`);
+      wire.send(ping);
+    } else {
+      wire.send(`<presence/>${ping}`);
+    }
     await this.waitFor(iqReply('ready1'));
 
     const cert = secure.getPeerCertificate();
     const key = cert.asn1Curve ? `EC ${cert.nistCurve ?? cert.asn1Curve}` : cert.exponent ? `RSA ${cert.bits}` : 'other key';
-    this.negotiated = { mechanism, tls: `${secure.getProtocol()} ${secure.getCipher().name} ${key}`, sessionIq };
+    const over = o.transport === 'websocket' ? 'WebSocket over ' : '';
+    this.negotiated = { mechanism, tls: `${over}${secure.getProtocol()} ${secure.getCipher().name} ${key}`, sessionIq };
   }
 }
 

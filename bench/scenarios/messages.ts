@@ -1,6 +1,7 @@
 // One-to-one chat throughput: P pairs of logged-in sessions; each sender keeps
 // W messages in flight to its partner (a new one for each one delivered) for D
-// seconds. Only what is delivered inside the window counts.
+// seconds. Only what is delivered inside the window counts. The same over
+// WebSocket (RFC 7395) as the 'websocket' scenario.
 import type { XmppConnection } from '../loadgen/connection.ts';
 import { closeAll, CpuMeter, loginAll, percentile, type Scenario } from './scenario.ts';
 
@@ -8,9 +9,10 @@ import { closeAll, CpuMeter, loginAll, percentile, type Scenario } from './scena
 const BODY = 'The bench sends this line to its partner, as a person would type a short chat message.  Thanks!';
 const END_TAG = '</message>';
 
-export function messagesScenario(pairs: number, window: number, durationSeconds: number): Scenario {
+export function messagesScenario(pairs: number, window: number, durationSeconds: number, transport?: 'websocket'): Scenario {
   return {
-    name: 'messages',
+    name: transport ?? 'messages',
+    transport,
     accountsNeeded: () => 2 * pairs,
     async run(context) {
       const batch = await loginAll(context);
@@ -82,21 +84,32 @@ export function messagesScenario(pairs: number, window: number, durationSeconds:
   };
 }
 
-/** send(n) writes n chat messages in one write and remembers when each left, in order. */
+/**
+ * send(n) writes n chat messages — in one write on TCP, one WebSocket message
+ * each on a WebSocket — and remembers when each left, in order.
+ */
 function chatSender(sender: XmppConnection, to: string): ((n: number) => void) & { inFlight: number[] } {
-  const head = `<message to='${to}' type='chat' id='m`;
+  const head = `<message${sender.stanzaXmlns} to='${to}' type='chat' id='m`;
   const tail = `'><body>${BODY}</body></message>`;
   let seq = 0;
   const inFlight: number[] = [];
-  const send = (n: number): void => {
-    const now = performance.now();
-    let out = '';
-    for (let k = 0; k < n; k++) {
-      out += head + seq++ + tail;
-      inFlight.push(now);
-    }
-    sender.write(out);
-  };
+  const send = sender.framed
+    ? (n: number): void => {
+        const now = performance.now();
+        for (let k = 0; k < n; k++) {
+          sender.send(head + seq++ + tail);
+          inFlight.push(now);
+        }
+      }
+    : (n: number): void => {
+        const now = performance.now();
+        let out = '';
+        for (let k = 0; k < n; k++) {
+          out += head + seq++ + tail;
+          inFlight.push(now);
+        }
+        sender.send(out);
+      };
   return Object.assign(send, { inFlight });
 }
 

@@ -21,6 +21,8 @@ export interface ScenarioResult {
 
 export interface Scenario {
   readonly name: string;
+  /** The timed sessions' transport when not the run's --tls (keys are primed over --tls either way). */
+  readonly transport?: 'websocket';
   accountsNeeded(): number;
   run(context: ScenarioContext): Promise<ScenarioResult>;
 }

@@ -25,59 +25,73 @@ async function cli(...args: string[]): Promise<void> {
   }
 }
 
-export const palisade: Target = {
-  name: 'palisade',
+export const palisade = palisadeTarget(true);
+/** The same without the message archive, to measure what archiving costs on the 1:1 path. */
+export const palisadeNoMam = palisadeTarget(false);
 
-  async availability() {
-    return existsSync(CLI) ? undefined : `its CLI (${CLI}) does not exist yet`;
-  },
+function palisadeTarget(archiving: boolean): Target {
+  return {
+    name: archiving ? 'palisade' : 'palisade-no-mam',
+    archive: archiving ? 'mam module, in its database' : undefined,
+    scenarios: archiving ? undefined : ['messages', 'websocket'],
 
-  async version() {
-    const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
-    try {
-      const { stdout } = await execFileAsync('git', ['-C', REPO, 'describe', '--always', '--dirty'], { timeout: 10_000 });
-      return `${pkg.version} (${stdout.trim()})`;
-    } catch {
-      return pkg.version;
-    }
-  },
+    async availability() {
+      return existsSync(CLI) ? undefined : `its CLI (${CLI}) does not exist yet`;
+    },
 
-  async prepare(setup) {
-    await cli('init', '--domain', setup.domain, '--dir', setup.dir);
-    const file = configFile(setup);
-    const doc = YAML.parseDocument(await readFile(file, 'utf8'));
-    doc.setIn(['listeners', 'c2s', 'address'], '127.0.0.1');
-    doc.setIn(['listeners', 'c2s', 'port'], setup.ports.starttls);
-    doc.setIn(['listeners', 'c2s_direct_tls', 'address'], '127.0.0.1');
-    doc.setIn(['listeners', 'c2s_direct_tls', 'port'], setup.ports.directTls);
-    doc.setIn(['listeners', 'https', 'enabled'], false);
-    doc.setIn(['auth', 'scram_iterations'], setup.iterations);
-    // Optional keys are set only where the template has them: an unknown key stops start-up.
-    // The same certificate and log level as the other targets keep the comparison fair.
-    if (doc.hasIn(['tls', 'cert_file']) && doc.hasIn(['tls', 'key_file'])) {
-      doc.setIn(['tls', 'cert_file'], setup.certificate.cert);
-      doc.setIn(['tls', 'key_file'], setup.certificate.key);
-    }
-    if (doc.hasIn(['logging', 'level'])) doc.setIn(['logging', 'level'], 'warn');
-    // The reference servers run without rate limits (no mod_limits, shaper: none);
-    // so does Palisade here. Every connection comes from 127.0.0.1.
-    for (const [key, value] of Object.entries(BENCH_LIMITS)) {
-      if (doc.hasIn(['limits', key])) doc.setIn(['limits', key], value);
-    }
-    await writeFile(file, doc.toString());
+    async version() {
+      const pkg = JSON.parse(await readFile(join(REPO, 'package.json'), 'utf8')) as { version: string };
+      try {
+        const { stdout } = await execFileAsync('git', ['-C', REPO, 'describe', '--always', '--dirty'], { timeout: 10_000 });
+        return `${pkg.version} (${stdout.trim()})`;
+      } catch {
+        return pkg.version;
+      }
+    },
 
-    const users = join(setup.dir, 'bench-users.csv');
-    await writeFile(users, setup.usernames.map((u) => `${u}@${setup.domain},${setup.password}\n`).join(''));
-    await cli('user', 'import', users, '--config', file);
-  },
+    async prepare(setup) {
+      await cli('init', '--domain', setup.domain, '--dir', setup.dir);
+      const file = configFile(setup);
+      const doc = YAML.parseDocument(await readFile(file, 'utf8'));
+      doc.setIn(['listeners', 'c2s', 'address'], '127.0.0.1');
+      doc.setIn(['listeners', 'c2s', 'port'], setup.ports.starttls);
+      doc.setIn(['listeners', 'c2s_direct_tls', 'address'], '127.0.0.1');
+      doc.setIn(['listeners', 'c2s_direct_tls', 'port'], setup.ports.directTls);
+      doc.setIn(['listeners', 'https', 'enabled'], true);
+      doc.setIn(['listeners', 'https', 'address'], '127.0.0.1');
+      doc.setIn(['listeners', 'https', 'port'], setup.ports.https);
+      if (!archiving) {
+        if (!doc.hasIn(['modules', 'mam'])) throw new Error("palisade init's configuration loads no 'mam' module to leave out");
+        doc.deleteIn(['modules', 'mam']);
+      }
+      doc.setIn(['auth', 'scram_iterations'], setup.iterations);
+      // Optional keys are set only where the template has them: an unknown key stops start-up.
+      // The same certificate and log level as the other targets keep the comparison fair.
+      if (doc.hasIn(['tls', 'cert_file']) && doc.hasIn(['tls', 'key_file'])) {
+        doc.setIn(['tls', 'cert_file'], setup.certificate.cert);
+        doc.setIn(['tls', 'key_file'], setup.certificate.key);
+      }
+      if (doc.hasIn(['logging', 'level'])) doc.setIn(['logging', 'level'], 'warn');
+      // The reference servers run without rate limits (no mod_limits, shaper: none);
+      // so does Palisade here. Every connection comes from 127.0.0.1.
+      for (const [key, value] of Object.entries(BENCH_LIMITS)) {
+        if (doc.hasIn(['limits', key])) doc.setIn(['limits', key], value);
+      }
+      await writeFile(file, doc.toString());
 
-  spawn(setup): ChildProcess {
-    return spawn(process.execPath, cliArgs('start', '--config', configFile(setup)), {
-      cwd: REPO,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  },
-};
+      const users = join(setup.dir, 'bench-users.csv');
+      await writeFile(users, setup.usernames.map((u) => `${u}@${setup.domain},${setup.password}\n`).join(''));
+      await cli('user', 'import', users, '--config', file);
+    },
+
+    spawn(setup): ChildProcess {
+      return spawn(process.execPath, cliArgs('start', '--config', configFile(setup)), {
+        cwd: REPO,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+    },
+  };
+}
 
 const BENCH_LIMITS: Record<string, number> = {
   connections_per_ip: 1_000_000,

@@ -1,7 +1,7 @@
 // Starting, probing, measuring and stopping a server process, the same way for every target.
 import { execFileSync, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readdirSync, readFileSync } from 'node:fs';
-import { createServer, connect } from 'node:net';
+import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { join } from 'node:path';
 import { NS } from '../../src/xmpp/ns.ts';
 import type { ServerSetup, Target } from './target.ts';
@@ -73,7 +73,7 @@ export class RunningServer {
     }
   }
 
-  /** Ready means: the c2s port answers a stream header with stream features. */
+  /** Ready means: the c2s port answers a stream header with stream features, and the HTTPS port accepts connections. */
   private async waitReady(setup: ServerSetup): Promise<void> {
     const deadline = Date.now() + READY_TIMEOUT_MS;
     let lastError = 'no attempt';
@@ -84,6 +84,7 @@ export class RunningServer {
       }
       try {
         await probe(setup.ports.starttls, setup.domain);
+        await accepts(setup.ports.https);
         return;
       } catch (error) {
         lastError = (error as Error).message;
@@ -115,6 +116,18 @@ function probe(port: number, domain: string): Promise<void> {
     });
     socket.on('error', (e) => done(e));
     socket.on('close', () => done(new Error('closed before stream features')));
+  });
+}
+
+function accepts(port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({ host: '127.0.0.1', port });
+    socket.setTimeout(2000, () => socket.destroy(new Error(`port ${port}: no connection within 2 s`)));
+    socket.on('connect', () => {
+      socket.destroy();
+      resolve();
+    });
+    socket.on('error', reject);
   });
 }
 
@@ -165,14 +178,20 @@ export function machineCpuSeconds(): number {
   return (user + nice + system + steal) / CLOCK_TICKS;
 }
 
-/** A loopback port free right now (the server binds it moments later). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
+/** `count` different loopback ports free right now (the server binds them moments later): all held open, then released. */
+export async function freePorts(count: number): Promise<number[]> {
+  const servers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<Server>((resolve, reject) => {
+          const server = createServer();
+          server.once('error', reject);
+          server.listen(0, '127.0.0.1', () => resolve(server));
+        }),
+    ),
+  );
+  const ports = servers.map((s) => (s.address() as AddressInfo).port);
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
+  return ports;
 }

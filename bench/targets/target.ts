@@ -7,8 +7,8 @@ export interface ServerSetup {
   /** A fresh, empty temporary folder the target owns until the run ends. */
   dir: string;
   domain: string;
-  /** Loopback ports chosen free for this instance. */
-  ports: { starttls: number; directTls: number };
+  /** Loopback ports chosen free for this instance; https serves XMPP over WebSocket at /xmpp-websocket. */
+  ports: { starttls: number; directTls: number; https: number };
   /** Local parts of the accounts to create, all with `password`. */
   usernames: string[];
   password: string;
@@ -21,6 +21,10 @@ export interface ServerSetup {
 
 export interface Target {
   readonly name: string;
+  /** Where chat messages are archived, for the table's notes; undefined: they are not. */
+  readonly archive: string | undefined;
+  /** Run only these scenarios (a variant measured for one question); undefined: all. */
+  readonly scenarios?: readonly string[];
   /** Why it cannot run here, or undefined when it can. May install it (only used with --compare). */
   availability(): Promise<string | undefined>;
   version(): Promise<string>;
