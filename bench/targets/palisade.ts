@@ -16,6 +16,12 @@ function cliArgs(...args: string[]): string[] {
   return ['--import', 'tsx', CLI, ...args];
 }
 
+/** PALISADE_BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops (measure before optimising). */
+function profileArgs(): string[] {
+  const dir = process.env.PALISADE_BENCH_CPU_PROF;
+  return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
+}
+
 async function cli(...args: string[]): Promise<void> {
   try {
     await execFileAsync(process.execPath, cliArgs(...args), { cwd: REPO, timeout: 120_000, maxBuffer: 16 << 20 });
@@ -85,7 +91,7 @@ function palisadeTarget(archiving: boolean): Target {
     },
 
     spawn(setup): ChildProcess {
-      return spawn(process.execPath, cliArgs('start', '--config', configFile(setup)), {
+      return spawn(process.execPath, [...profileArgs(), ...cliArgs('start', '--config', configFile(setup))], {
         cwd: REPO,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

@@ -4,9 +4,11 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
+import SqliteDatabase from 'better-sqlite3';
 import { sql } from 'kysely';
 import { storageContract } from './contract/index.ts';
 import { openStorage } from './index.ts';
+import { StatementCache } from './sqlite.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'palisade-storage-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
@@ -53,5 +55,30 @@ test('sqlite tables are STRICT: a wrongly typed value is refused', async () => {
     );
   } finally {
     await s.close();
+  }
+});
+
+test('prepared statements are reused per SQL text and the least recently used is dropped past the limit', () => {
+  const db = new SqliteDatabase(':memory:');
+  let prepared = 0;
+  const counting = { prepare: (text: string) => (prepared++, db.prepare(text)), close: () => db.close() };
+  const cache = new StatementCache(counting, 2);
+  try {
+    const a = cache.prepare('select 1');
+    assert.equal(cache.prepare('select 1'), a);
+    cache.prepare('select 2');
+    cache.prepare('select 1'); // now the most recently used
+    cache.prepare('select 3'); // drops 'select 2'
+    assert.equal(cache.size, 2);
+    assert.equal(cache.prepare('select 1'), a);
+    assert.equal(prepared, 3);
+    cache.prepare('select 2');
+    assert.equal(prepared, 4);
+    // A statement taken from the cache runs again with new parameters.
+    const add = cache.prepare('select ? + 1 as n');
+    assert.deepEqual(add.all([1]), [{ n: 2 }]);
+    assert.deepEqual(cache.prepare('select ? + 1 as n').all([41]), [{ n: 42 }]);
+  } finally {
+    cache.close();
   }
 });

@@ -17,7 +17,9 @@ import {
   type PrimitiveValueListNode,
   type QueryResult,
   type RootOperationNode,
+  type SqliteDatabase as KyselySqliteDatabase,
   type SqliteDialectConfig,
+  type SqliteStatement,
   type UnknownRow,
   type ValueNode,
 } from 'kysely';
@@ -25,6 +27,8 @@ import type { Database } from './types.ts';
 
 /** How long a writer waits for another process's write lock before failing. */
 const BUSY_TIMEOUT_MS = 5000;
+/** Distinct SQL texts kept prepared; the stores issue a few dozen, lists of varying length a few more. */
+const STATEMENT_CACHE_SIZE = 256;
 
 export function createSqliteDb(path: string): Kysely<Database> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
@@ -42,7 +46,45 @@ export function createSqliteDb(path: string): Kysely<Database> {
     sqlite.close();
     throw err;
   }
-  return new Kysely<Database>({ dialect: new PalisadeSqliteDialect({ database: sqlite }), plugins: [new SqliteValuesPlugin()] });
+  return new Kysely<Database>({ dialect: new PalisadeSqliteDialect({ database: new StatementCache(sqlite, STATEMENT_CACHE_SIZE) }), plugins: [new SqliteValuesPlugin()] });
+}
+
+/**
+ * Kysely prepares every query anew, and preparing costs as much as running a
+ * small one; the hot paths (archive writes, roster reads) repeat the same few
+ * texts. Kysely never streams here (no .stream()), so one statement per text
+ * is never in use twice at once. Least recently used texts are dropped.
+ */
+export class StatementCache implements KyselySqliteDatabase {
+  readonly #db: KyselySqliteDatabase;
+  readonly #max: number;
+  readonly #statements = new Map<string, SqliteStatement>();
+
+  constructor(db: KyselySqliteDatabase, max: number) {
+    this.#db = db;
+    this.#max = max;
+  }
+
+  prepare(sql: string): SqliteStatement {
+    let stmt = this.#statements.get(sql);
+    if (stmt) {
+      this.#statements.delete(sql);
+    } else {
+      stmt = this.#db.prepare(sql);
+      if (this.#statements.size >= this.#max) this.#statements.delete(this.#statements.keys().next().value!);
+    }
+    this.#statements.set(sql, stmt);
+    return stmt;
+  }
+
+  get size(): number {
+    return this.#statements.size;
+  }
+
+  close(): void {
+    this.#statements.clear();
+    this.#db.close();
+  }
 }
 
 class PalisadeSqliteDialect extends SqliteDialect {

@@ -11,15 +11,17 @@ import { defineModule, type RouteContext, type StanzaHook } from '../../core/mod
 import type { ClientSession } from '../../core/session.ts';
 import type { Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
-import type { JID } from '../../xmpp/jid.ts';
+import { parseJID, type JID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
 import { ownerOf, type RosterService } from '../roster/service.ts';
 import { hasArchiveId, isArchivable, newStanzaId, stanzaIdElement, stripForgedIds, toArchivedXml } from './archiving.ts';
 import { parseQuery, queryForm } from './form.ts';
+import { PrefsCache } from './prefs-cache.ts';
 import { DEFAULT_MODES, parsePrefs, prefsElement, ruleFor, type Preferences } from './prefs.ts';
 import { finElement, fromArchivedXml, metadataElement, resultMessage } from './results.ts';
 import { purgeExpired } from './retention.ts';
 import { ArchiveStore, UnknownArchiveIdError, type MamTables, type NewArchived } from './store.ts';
+import { ArchiveWriter } from './writer.ts';
 
 export const FEATURE_EXTENDED = `${NS.mam}#extended`;
 
@@ -28,6 +30,10 @@ const ARCHIVE_PRIORITY = 100;
 /** XEP-0313 leaves the page size to the server; small enough for a phone on a slow link. */
 const DEFAULT_PAGE_SIZE = 50;
 const DAY_MS = 86_400_000;
+/** Accounts whose preferences are kept in memory (most have none stored: one entry each). */
+const PREFS_CACHE_SIZE = 10_000;
+/** Rows in one group-commit statement: 8 bound values each, well under SQLite's 32,766. */
+const MAX_ROWS_PER_COMMIT = 1000;
 
 export default defineModule({
   id: 'mam',
@@ -43,6 +49,7 @@ export default defineModule({
   accountFeatures: [NS.mam, FEATURE_EXTENDED, NS.stanzaId],
   setup(ctx) {
     const store = new ArchiveStore(ctx.storage.db as unknown as Kysely<MamTables>);
+    const writer = new ArchiveWriter((rows) => store.add(rows), MAX_ROWS_PER_COMMIT);
     const roster = ctx.use<RosterService>('roster');
     const limits = { defaultMax: Math.min(DEFAULT_PAGE_SIZE, ctx.options.max_page_size), maxMax: ctx.options.max_page_size };
     // A message to a resource that went away comes round again, the same object, as one to the bare JID.
@@ -54,8 +61,9 @@ export default defineModule({
       const account = await ctx.storage.accounts.get(ctx.host, j.local);
       return account !== undefined && !account.disabled;
     };
-    const prefsOf = async (owner: JID): Promise<Preferences> =>
-      (await store.getPrefs(ownerOf(owner))) ?? { default: ctx.options.default_preference, always: [], never: [] };
+    const stored = new PrefsCache((bare) => store.getPrefs(ownerOf(parseJID(bare))), PREFS_CACHE_SIZE);
+    const defaults: Preferences = { default: ctx.options.default_preference, always: [], never: [] };
+    const prefsOf = async (owner: JID): Promise<Preferences> => (await stored.get(owner.bareString())) ?? defaults;
     const onRoster = async (owner: JID, peer: string) => {
       if (peer === owner.bareString()) return true; // one's own messages need no contact
       const cached = roster.peek(owner);
@@ -102,7 +110,7 @@ export default defineModule({
         rows.push(row);
         recipientId = row.stanzaId;
       }
-      await store.add(rows);
+      await writer.add(rows);
       if (recipient && recipientId) stanza.append(stanzaIdElement(recipientId, recipient.toString()));
       return false;
     };
@@ -158,6 +166,7 @@ export default defineModule({
       ownerSession(route);
       const prefs = parsePrefs(iq.elements[0]!);
       await store.setPrefs(ownerOf(route.to), prefs);
+      stored.set(route.to.bareString(), prefs);
       return prefsElement(prefs);
     });
 

@@ -12,13 +12,71 @@ import { parseJID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
 import { startTestServer, type TestServer } from '../../../test/helpers/server.ts';
 import { login, stanzaError, type RawClient } from '../../../test/helpers/raw-client.ts';
-import { hasArchiveId, isArchivable, stripForgedIds, toArchivedXml } from './archiving.ts';
+import { hasArchiveId, isArchivable, newStanzaId, stripForgedIds, toArchivedXml } from './archiving.ts';
 import { MAX_IDS, parseDateTime, parseQuery, queryForm } from './form.ts';
-import { parsePrefs, prefsElement, ruleFor } from './prefs.ts';
+import { PrefsCache } from './prefs-cache.ts';
+import { parsePrefs, prefsElement, ruleFor, type Preferences } from './prefs.ts';
 import { finElement, fromArchivedXml, resultMessage } from './results.ts';
 
 const msg = (xml: string) => parseElement(`<message xmlns='jabber:client' from='a@example.org/laptop' to='b@example.org'${xml}</message>`);
 const LIMITS = { defaultMax: 50, maxMax: 250 };
+
+describe('archive ids', () => {
+  test('96 random bits in 16 base64url characters, never repeated, also across refills of the random pool', () => {
+    const ids = Array.from({ length: 2000 }, newStanzaId);
+    for (const id of ids) assert.match(id, /^[A-Za-z0-9_-]{16}$/);
+    assert.equal(new Set(ids).size, ids.length);
+  });
+});
+
+describe('preferences cache', () => {
+  const prefs = (d: Preferences['default']): Preferences => ({ default: d, always: [], never: [] });
+
+  test('one storage read per account, shared by concurrent first uses; an account without preferences is cached too', async () => {
+    const reads: string[] = [];
+    const cache = new PrefsCache(async (bare) => (reads.push(bare), bare === 'a@d' ? prefs('never') : undefined), 10);
+    const [a1, a2] = await Promise.all([cache.get('a@d'), cache.get('a@d')]);
+    assert.deepEqual([a1?.default, a2?.default], ['never', 'never']);
+    assert.equal(await cache.get('b@d'), undefined);
+    assert.equal(await cache.get('b@d'), undefined);
+    assert.equal(cache.get('a@d') instanceof Promise, false);
+    assert.deepEqual(reads, ['a@d', 'b@d']);
+  });
+
+  test('a write replaces the entry; a read that was in flight does not overwrite it', async () => {
+    let release!: (p: Preferences | undefined) => void;
+    const cache = new PrefsCache(() => new Promise((r) => (release = r)), 10);
+    const stale = cache.get('a@d');
+    cache.set('a@d', prefs('roster'));
+    release(prefs('always'));
+    assert.equal((await stale)?.default, 'always');
+    assert.equal((cache.get('a@d') as Preferences).default, 'roster');
+  });
+
+  test('bounded: the least recently used account is read again', async () => {
+    const reads: string[] = [];
+    const cache = new PrefsCache(async (bare) => (reads.push(bare), undefined), 2);
+    await cache.get('a@d');
+    await cache.get('b@d');
+    await cache.get('a@d'); // a is now the most recent
+    await cache.get('c@d'); // drops b
+    assert.equal(cache.size, 2);
+    await cache.get('a@d');
+    await cache.get('b@d');
+    assert.deepEqual(reads, ['a@d', 'b@d', 'c@d', 'b@d']);
+  });
+
+  test('a failed read is not cached', async () => {
+    let fail = true;
+    const cache = new PrefsCache(async () => {
+      if (fail) throw new Error('database down');
+      return prefs('never');
+    }, 10);
+    await assert.rejects(Promise.resolve(cache.get('a@d')), /database down/);
+    fail = false;
+    assert.equal((await cache.get('a@d'))?.default, 'never');
+  });
+});
 
 /** Expects fn to throw a StanzaError with this condition; returns its text. */
 function refusal(fn: () => unknown, condition: string): string | undefined {

@@ -1,4 +1,4 @@
-// The message archive in the shared database (tables from migration 0009-mam),
+// The message archive in the shared database (tables from migration 0012-mam),
 // dialect-neutral Kysely. Archive order is the row id; clients only ever see
 // the random stanza ids, which are resolved to row ids per query.
 import type { ColumnType, Generated, Kysely, SelectQueryBuilder } from 'kysely';

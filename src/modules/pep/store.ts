@@ -1,4 +1,4 @@
-// PEP nodes and items in the shared database (tables from migration 0010-pep),
+// PEP nodes and items in the shared database (tables from migration 0013-pep),
 // dialect-neutral Kysely. The module runs the changes of one account one at a
 // time (KeyedQueue), so a count and the write that depends on it need no lock
 // of their own; each change is one transaction.

@@ -1,5 +1,5 @@
 // Contract: the message archive store (src/modules/mam/store.ts), migration
-// 0009-mam: archive order, filters, paging both ways, retention and
+// 0012-mam: archive order, filters, paging both ways, retention and
 // preferences, identical on every backend.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';

@@ -1,4 +1,4 @@
-// Contract: the store of the pep module (XEP-0163), migration 0010.
+// Contract: the store of the pep module (XEP-0163), migration 0013.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { Kysely } from 'kysely';

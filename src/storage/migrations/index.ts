@@ -12,8 +12,12 @@ import * as m0005 from './0005-blocking.ts';
 import * as m0006 from './0006-last-activity.ts';
 import * as m0007 from './0007-groups.ts';
 import * as m0008 from './0008-auth-lockout.ts';
+// 0009 and 0010 were released empty (slots reserved while the features were
+// built); their tables come with 0012 and 0013.
 import * as m0009 from './0009-mam.ts';
 import * as m0010 from './0010-pep.ts';
+import * as m0012 from './0012-mam.ts';
+import * as m0013 from './0013-pep.ts';
 
 type Up = (db: Parameters<Migration['up']>[0], backend: Backend) => Promise<void>;
 
@@ -28,6 +32,8 @@ const MIGRATIONS: Record<string, Up> = {
   '0008-auth-lockout': m0008.up,
   '0009-mam': m0009.up,
   '0010-pep': m0010.up,
+  '0012-mam': m0012.up,
+  '0013-pep': m0013.up,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

@@ -1,0 +1,61 @@
+// Group commit for the archive. Every archived message must be stored before
+// it counts as handled, and one commit per message costs a write of every page
+// it touches (the table and four indexes) each time. Rows that arrive while the
+// event loop turns are written together in one statement, so concurrent
+// messages share a commit; each caller still waits for its own rows to be
+// committed. If a shared statement fails, each caller's rows are written alone,
+// so one bad row (an account deleted meanwhile) fails only its own message.
+import type { NewArchived } from './store.ts';
+
+interface Pending {
+  rows: readonly NewArchived[];
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+export class ArchiveWriter {
+  readonly #write: (rows: readonly NewArchived[]) => Promise<void>;
+  readonly #maxRows: number;
+  #queue: Pending[] = [];
+  #queued = 0;
+  #scheduled = false;
+
+  /** `maxRows` bounds one statement (SQLite allows 32,766 bound values; a row has 8). */
+  constructor(write: (rows: readonly NewArchived[]) => Promise<void>, maxRows: number) {
+    this.#write = write;
+    this.#maxRows = maxRows;
+  }
+
+  /** Resolves when these rows are committed. */
+  add(rows: readonly NewArchived[]): Promise<void> {
+    if (rows.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.#queue.push({ rows, resolve, reject });
+      this.#queued += rows.length;
+      if (this.#queued >= this.#maxRows) this.#flush();
+      else if (!this.#scheduled) {
+        this.#scheduled = true;
+        setImmediate(() => this.#flush());
+      }
+    });
+  }
+
+  #flush(): void {
+    this.#scheduled = false;
+    const batch = this.#queue;
+    if (batch.length === 0) return;
+    this.#queue = [];
+    this.#queued = 0;
+    void this.#commit(batch);
+  }
+
+  async #commit(batch: Pending[]): Promise<void> {
+    try {
+      await this.#write(batch.flatMap((p) => p.rows));
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      if (batch.length === 1) return batch[0]!.reject(err);
+      for (const p of batch) await this.#write(p.rows).then(p.resolve, p.reject);
+    }
+  }
+}
