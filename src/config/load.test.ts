@@ -148,7 +148,7 @@ describe('overrides', () => {
     const loaded = loadConfig({ file, env: {}, overrides: { listeners: { c2s: { port: 0 }, https: { enabled: false } } } });
     assert.equal(loaded.config.domain, 'example.org');
     assert.deepEqual(loaded.config.listeners.c2s, { enabled: true, address: '127.0.0.1', port: 0 });
-    assert.deepEqual(loaded.config.listeners.https, { enabled: false, address: '0.0.0.0', port: 5443 });
+    assert.deepEqual(loaded.config.listeners.https, { enabled: false, address: '0.0.0.0', port: 5443, public_url: null });
     assert.deepEqual(loaded.config.listeners.c2s_direct_tls, defaults.listeners.c2s_direct_tls);
   });
 
