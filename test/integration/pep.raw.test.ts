@@ -136,8 +136,10 @@ describe('PEP over raw sockets', () => {
     await ts?.stop();
   });
 
-  test('disco: the account and the server advertise PEP; the server has the pubsub/pep identity', async () => {
+  test('disco: the account and the server advertise PEP; both have the pubsub/pep identity (XEP-0163 §6.1)', async () => {
     const account = await bob.iq('get', `<query xmlns='${NS.discoInfo}'/>`, { to: 'alice@localhost' });
+    const identities = account.getChild('query', NS.discoInfo)!.getChildren('identity').map((i) => `${i.attrs.category}/${i.attrs.type}`);
+    assert.deepEqual(identities.sort(), ['account/registered', 'pubsub/pep']);
     const features = account.getChild('query', NS.discoInfo)!.getChildren('feature').map((f) => f.attrs.var);
     for (const f of ['publish', 'publish-options', 'access-presence', 'access-open', 'access-whitelist', 'auto-create', 'retrieve-items', 'last-published', 'multi-items']) {
       assert.ok(features.includes(`${NS.pubsub}#${f}`), f);

@@ -1,7 +1,10 @@
 // Must show: the user web client Palisade serves (Converse.js 14, offline) works
 // in a real browser. Two users log in from two browser contexts (Debian
 // Chromium driven by playwright-core), open a chat the way a user does and
-// exchange messages both ways; nothing is loaded from outside the server.
+// exchange messages both ways; nothing is loaded from outside the server. Then
+// two more users exchange an OMEMO-encrypted message (Converse's own OMEMO
+// library, served offline, with its keys in PEP), and the server's archives
+// are checked to hold the ciphertext only.
 //
 // The server's certificate is self-signed, so the contexts ignore HTTPS errors
 // (for the page and its WebSocket alike); nothing else about TLS is changed.
@@ -10,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { sql } from 'kysely';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
@@ -153,5 +157,39 @@ describe('web client (Converse.js 14) in Chromium', () => {
     }
     assert.equal(ts.server.sessions.ofAccount(alice.jid).length, 1, 'Alice has one session');
     assert.equal(ts.server.sessions.ofAccount(bob.jid).length, 1, 'Bob has one session');
+  });
+
+  test('OMEMO: the served client encrypts a message end to end; the archives hold only the ciphertext', { timeout: 90_000 }, async (t) => {
+    const erin = await ts.addUser('erin');
+    const frank = await ts.addUser('frank');
+    const e = await openPage();
+    const f = await openPage();
+    await Promise.all([logIn(e.page, erin), logIn(f.page, frank)]);
+
+    // Each client publishes its OMEMO device list and bundle through PEP when it starts.
+    const devices = async (jid: string) =>
+      (await sql<{ n: number | string }>`select count(*) as n from pep_items where localpart = ${jid.split('@')[0]} and node like '%devicelist%'`.execute(ts.server.storage.db)).rows[0]!.n;
+    const deadline = Date.now() + 30_000;
+    while ((Number(await devices(erin.jid)) === 0 || Number(await devices(frank.jid)) === 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+    assert.ok(Number(await devices(erin.jid)) > 0 && Number(await devices(frank.jid)) > 0, 'both clients published an OMEMO device list');
+
+    await startChat(e.page, frank.jid);
+    const toggle = `converse-chat[jid="${frank.jid}"] .toggle-omemo`;
+    await e.page.waitForSelector(toggle, { timeout: 20_000 });
+    await e.page.click(toggle);
+    await until(e.page, 'OMEMO to be switched on', `!!document.querySelector(${JSON.stringify(`${toggle} .fa-lock, ${toggle} converse-icon[class*="lock"]:not([class*="unlock"])`)})`);
+
+    const secret = `The secret word is ${Date.now().toString(36)}`;
+    await say(e.page, frank.jid, secret);
+    await until(e.page, 'Erin to see her own message', textIn(`converse-chat[jid="${frank.jid}"] .chat-msg__text`, secret));
+    await f.page.click(`#converse-roster a.open-chat[data-jid="${erin.jid}"]`, { timeout: 20_000 });
+    await until(f.page, 'Frank to decrypt the message', textIn(`converse-chat[jid="${erin.jid}"] .chat-msg__text`, secret), 30_000);
+    t.diagnostic(`screenshot: ${await screenshot(f.page, 'omemo-frank')}`);
+
+    // Both archives (sender's and recipient's) hold the message, encrypted; the plain text is nowhere on the server.
+    const rows = (await sql<{ localpart: string; xml: string }>`select localpart, xml from mam_messages where localpart in ('erin', 'frank')`.execute(ts.server.storage.db)).rows;
+    const encrypted = rows.filter((r) => r.xml.includes('<encrypted'));
+    assert.deepEqual([...new Set(encrypted.map((r) => r.localpart))].sort(), ['erin', 'frank'], 'the encrypted message is in both archives');
+    for (const r of rows) assert.ok(!r.xml.includes(secret), `${r.localpart}'s archive does not hold the plain text`);
   });
 });

@@ -68,8 +68,9 @@ export default defineModule({
   description: 'Personal eventing via pubsub (XEP-0163)',
   dependsOn: ['roster', 'presence'],
   options,
-  // Converse.js looks for the identity on the account or, failing that, on the server.
+  // XEP-0163 §6.1 puts the identity on the account; clients such as Converse.js also look on the server.
   hostIdentities: [{ category: 'pubsub', type: 'pep' }],
+  accountIdentities: [{ category: 'pubsub', type: 'pep' }],
   hostFeatures: PUBSUB_FEATURES,
   accountFeatures: PUBSUB_FEATURES,
   setup(ctx) {
