@@ -105,6 +105,8 @@ export interface DiscoRegistry {
   hostFeatures(): string[];
   accountFeatures(): string[];
   hostIdentities(): DiscoIdentity[];
+  /** Identities of every account's bare JID besides account/registered (e.g. pubsub/pep, XEP-0163 §6.1). */
+  accountIdentities(): DiscoIdentity[];
 }
 
 export interface ModuleDefinition<Options = Record<string, never>> {
@@ -116,6 +118,7 @@ export interface ModuleDefinition<Options = Record<string, never>> {
   hostFeatures?: readonly string[];
   accountFeatures?: readonly string[];
   hostIdentities?: readonly DiscoIdentity[];
+  accountIdentities?: readonly DiscoIdentity[];
   /** Empty elements advertised in the stream features offered with resource binding, e.g. XEP-0237's <ver/>. */
   streamFeatures?: readonly { name: string; ns: string }[];
   /** Policy actions this module asks the decision point about. */

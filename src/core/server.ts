@@ -74,6 +74,7 @@ export class Server {
   private readonly hostFeatures: string[][] = [];
   private readonly accountFeatures: string[][] = [];
   private readonly hostIdentities: DiscoIdentity[][] = [];
+  private readonly accountIdentities: DiscoIdentity[][] = [];
   private streamFeatures: { name: string; ns: string }[] = [];
   private c2s: C2SHost | undefined;
   private https: HttpsListener | undefined;
@@ -332,14 +333,17 @@ export class Server {
     const hostFeatures = [...(m.def.hostFeatures ?? [])];
     const accountFeatures = [...(m.def.accountFeatures ?? [])];
     const identities = [...(m.def.hostIdentities ?? [])];
+    const accountIdentities = [...(m.def.accountIdentities ?? [])];
     this.hostFeatures.push(hostFeatures);
     this.accountFeatures.push(accountFeatures);
     this.hostIdentities.push(identities);
+    this.accountIdentities.push(accountIdentities);
     disposers.push(() => {
       for (const [list, item] of [
         [this.hostFeatures, hostFeatures],
         [this.accountFeatures, accountFeatures],
         [this.hostIdentities, identities],
+        [this.accountIdentities, accountIdentities],
       ] as [unknown[], unknown][]) {
         const i = list.indexOf(item);
         if (i >= 0) list.splice(i, 1);
@@ -385,6 +389,7 @@ export class Server {
         hostFeatures: () => this.hostFeatures.flat(),
         accountFeatures: () => this.accountFeatures.flat(),
         hostIdentities: () => this.hostIdentities.flat(),
+        accountIdentities: () => this.accountIdentities.flat(),
       },
     };
     return { ctx, dispose: () => disposers.splice(0).reverse().forEach((d) => d()) };

@@ -35,7 +35,7 @@ export default defineModule({
     });
     ctx.iq({ type: 'get', ns: NS.discoInfo, name: 'query', targets: ['account'] }, (iq) => {
       refuseNode(iq);
-      return info([{ category: 'account', type: 'registered' }], ctx.disco.accountFeatures());
+      return info([{ category: 'account', type: 'registered' }, ...ctx.disco.accountIdentities()], ctx.disco.accountFeatures());
     });
     ctx.iq({ type: 'get', ns: NS.discoItems, name: 'query', targets: ['host', 'account'] }, (iq) => {
       refuseNode(iq);
