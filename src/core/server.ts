@@ -46,6 +46,17 @@ function refuseStream(socket: Socket, domain: string, reason: string): void {
   setTimeout(() => socket.destroy(), 1000).unref();
 }
 
+/** On stop: how long re-routing unacknowledged stanzas, then closing the listeners, may take. */
+const RESCUE_WAIT_MS = 2000;
+const LISTENER_CLOSE_WAIT_MS = 3000;
+
+/** Waits for the promise, but no longer than ms. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise((r) => (timer = setTimeout(r, ms)))]);
+  clearTimeout(timer);
+}
+
 export interface ListeningAddresses {
   c2s?: AddressInfo;
   c2sDirectTls?: AddressInfo;
@@ -185,8 +196,7 @@ export class Server {
         tls: this.tls,
         onSocketError: (message) => log.debug({ err: message }, 'socket error'),
       });
-      const conn = this.openStream(transport);
-      socket.once('close', () => this.connections.delete(conn));
+      this.openStream(transport);
     };
     if (cfg.listeners.c2s.enabled) {
       const srv = createTcpServer({ noDelay: true }, (s) => {
@@ -196,6 +206,7 @@ export class Server {
     }
     if (cfg.listeners.c2s_direct_tls.enabled) {
       const srv = createTlsServer(this.tls.serverOptions(['xmpp-client']), (s) => accept(s));
+      this.tls.follow(srv);
       srv.on('connection', (raw: Socket) => void admit(raw, true));
       srv.on('tlsClientError', (err) => this.log.debug({ err: err.message }, 'TLS handshake failed'));
       this.addresses.c2sDirectTls = await this.bind(srv, cfg.listeners.c2s_direct_tls.address, cfg.listeners.c2s_direct_tls.port);
@@ -206,16 +217,13 @@ export class Server {
     }
   }
 
-  /** A client stream on any transport (TCP, direct TLS, WebSocket); the connection is tracked until its transport closes. */
+  /**
+   * A client stream on any transport (TCP, direct TLS, WebSocket). The
+   * connection reports when it has a transport and when not (C2SHost.attached,
+   * detached), so a session resumed onto another stream is tracked the same way.
+   */
   openStream(transport: StreamTransport): C2SConnection {
-    const conn = new C2SConnection(transport, this.c2sHost());
-    this.connections.add(conn);
-    return conn;
-  }
-
-  /** Forgets a connection whose transport has closed. */
-  streamClosed(conn: C2SConnection): void {
-    this.connections.delete(conn);
+    return new C2SConnection(transport, this.c2sHost());
   }
 
   private bind(srv: NetServer, address: string, port: number): Promise<AddressInfo> {
@@ -323,6 +331,10 @@ export class Server {
       unbind: (conn) => {
         if (this.sessions.remove(conn)) this.events.emit('session-closed', conn);
       },
+      attached: (conn) => {
+        this.connections.add(conn);
+      },
+      detached: (conn) => this.connections.delete(conn),
       route: (conn, stanza) => this.router.fromClient(conn, stanza),
     };
   }
@@ -407,10 +419,13 @@ export class Server {
     for (const conn of [...this.connections]) conn.close('system-shutdown', 'The server is shutting down.');
     // Sessions waiting for resumption have no connection left to tell.
     for (const session of [...this.sessions.all()]) session.close();
+    // What those sessions never acknowledged is being re-routed (to offline storage): modules and storage must outlast it.
+    const rescues = this.c2s?.smacks?.settled();
+    if (rescues) await within(rescues, RESCUE_WAIT_MS);
     await this.https?.close();
     for (const m of this.modules.reverse()) m.unload();
     this.modules = [];
-    await Promise.race([Promise.all(closed), new Promise((r) => setTimeout(r, 3000).unref())]);
+    await within(Promise.all(closed), LISTENER_CLOSE_WAIT_MS);
     await this.storage?.close();
   }
 }

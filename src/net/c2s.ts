@@ -47,6 +47,10 @@ export interface C2SHost {
   /** Policy + registration of a freshly bound session; throws StanzaError to refuse. */
   bind(session: C2SConnection): Promise<void>;
   unbind(session: C2SConnection): void;
+  /** The connection has a transport (a new stream, or a session resumed onto one): a shutdown must reach it. */
+  attached(conn: C2SConnection): void;
+  /** Its transport closed, or went to the session it resumed. */
+  detached(conn: C2SConnection): void;
   route(session: C2SConnection, stanza: Element): Promise<void>;
 }
 
@@ -66,6 +70,8 @@ export interface SmacksHost {
   forget(token: string): void;
   /** The session ended for good with stanzas the client never acknowledged. */
   unacknowledged(session: C2SConnection, stanzas: Element[]): void;
+  /** Resolves once what unacknowledged() was given has been routed again (the server waits for it on stop). */
+  settled(): Promise<void>;
 }
 
 /** Holds back stanzas an inactive client doesn't need at once (XEP-0352). */
@@ -162,6 +168,7 @@ export class C2SConnection implements ClientSession, TransportSink {
       () => this.close('connection-timeout', 'Stream negotiation took too long.'),
       host.negotiationTimeoutMs,
     );
+    host.attached(this);
     transport.attach(this);
     this.newStream();
   }
@@ -299,6 +306,7 @@ export class C2SConnection implements ClientSession, TransportSink {
   }
 
   closed(): void {
+    this.host.detached(this);
     // A transport may report its end more than once (an error, then the close).
     if (this.state === 'hibernating') return;
     if (this.resumable) return this.hibernate(this.host.smacks!);
@@ -632,6 +640,7 @@ export class C2SConnection implements ClientSession, TransportSink {
     const outcome = old.sm!.ack(h);
     if (!outcome.ok) return this.write(smFailed('unexpected-request', `You acknowledged ${h} stanzas; ${outcome.sent} were sent.`));
     // This stream's transport, security and counters move to the old session; this object goes quiet.
+    this.host.detached(this);
     old.takeOver(this.transport, this.secure, this.mechanism, this.channelBinding);
     this.successor = old;
     this.finished = true;
@@ -661,6 +670,7 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
     this.log = this.host.log.child({ conn: this.id, ip: transport.remoteAddress, transport: transport.kind, session: this.jid.toString() });
     transport.attach(this);
+    this.host.attached(this);
     this.idleTimer = setTimeout(() => this.onIdle(), this.host.idleTimeoutMs);
     const sm = this.sm!;
     this.log.info({ resent: sm.unacked.length }, 'session resumed');

@@ -4,7 +4,7 @@
 import { X509Certificate, createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createSecureContext, type SecureContext, type SecureContextOptions, type TlsOptions } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
 import { createSelfSigned, endPointHashAlgorithm } from './x509.ts';
 
 /** ECDHE with AEAD only for TLS 1.2; TLS 1.3 suites are all modern. */
@@ -29,13 +29,17 @@ export interface TlsFiles {
 export class TlsProvider {
   readonly files: TlsFiles;
   private readonly minVersion: TlsMinVersion;
+  /** What every listener's context is made of: STARTTLS, direct TLS and HTTPS serve the same certificate. */
+  private options: SecureContextOptions;
   private ctx: SecureContext;
   private endPoint: Buffer;
+  private readonly listeners = new Set<TlsServer>();
 
   private constructor(files: TlsFiles, minVersion: TlsMinVersion) {
     this.files = files;
     this.minVersion = minVersion;
-    const { ctx, endPoint } = this.build();
+    const { options, ctx, endPoint } = this.build();
+    this.options = options;
     this.ctx = ctx;
     this.endPoint = endPoint;
   }
@@ -65,15 +69,21 @@ export class TlsProvider {
   }
 
   /**
-   * Options for a direct-TLS listener (XEP-0368). Node's tls.Server builds its
-   * own context from these (it does not use a `secureContext` option), and a
-   * reload goes through server.setSecureContext(contextOptions()).
+   * Options for a TLS listener (direct TLS, HTTPS). Node's tls.Server builds its
+   * own context from these (it has no `secureContext` option): hand the listener
+   * to follow() so that a reload reaches it.
    */
   serverOptions(alpn: string[]): TlsOptions {
-    return { ...this.contextOptions(), ALPNProtocols: alpn };
+    return { ...this.options, ALPNProtocols: alpn };
   }
 
-  contextOptions(): SecureContextOptions {
+  /** Keeps a listener's certificate current: reload() replaces its context too, until it closes. */
+  follow(listener: TlsServer): void {
+    this.listeners.add(listener);
+    listener.once('close', () => this.listeners.delete(listener));
+  }
+
+  private readOptions(): SecureContextOptions {
     return {
       cert: readFileSync(this.files.certFile, 'utf8'),
       key: readFileSync(this.files.keyFile, 'utf8'),
@@ -88,16 +98,22 @@ export class TlsProvider {
     return this.endPoint;
   }
 
-  /** Re-reads the certificate files (sessions already established keep theirs). */
+  /**
+   * Re-reads the certificate files for new connections on every listener
+   * (sessions already established keep theirs). Throws, changing nothing, when
+   * the files are unusable.
+   */
   reload(): void {
-    const { ctx, endPoint } = this.build();
+    const { options, ctx, endPoint } = this.build();
+    this.options = options;
     this.ctx = ctx;
     this.endPoint = endPoint;
+    for (const listener of this.listeners) listener.setSecureContext(options);
   }
 
-  private build(): { ctx: SecureContext; endPoint: Buffer } {
-    const options = this.contextOptions();
-    return { ctx: createSecureContext(options), endPoint: endPointHash(options.cert as string) };
+  private build(): { options: SecureContextOptions; ctx: SecureContext; endPoint: Buffer } {
+    const options = this.readOptions();
+    return { options, ctx: createSecureContext(options), endPoint: endPointHash(options.cert as string) };
   }
 }
 

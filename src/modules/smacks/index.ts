@@ -30,6 +30,8 @@ export default defineModule({
   streamFeatures: [{ name: 'sm', ns: NS.sm }],
   setup(ctx) {
     const resumable = new Map<string, C2SConnection>();
+    /** Re-routings still running. */
+    const rescues = new Set<Promise<void>>();
     const host: SmacksHost = {
       resumeTimeoutMs: ctx.options.resume_timeout * 1000,
       maxUnacked: ctx.options.max_unacked,
@@ -51,11 +53,17 @@ export default defineModule({
         const othersAvailable = (bare: string) => ctx.sessions.deliverable(bare).length > 0;
         const again = rescue(stanzas, { domain: ctx.host, othersAvailable });
         // One at a time: routes differ in length (full JID, then bare; offline storage), and the order must hold.
-        void (async () => {
+        const running = (async () => {
           for (const stanza of again) {
             await ctx.send(stanza).catch((err: unknown) => ctx.log.warn({ err, session: session.jid.toString() }, 'could not re-route an unacknowledged stanza'));
           }
         })();
+        rescues.add(running);
+        void running.then(() => rescues.delete(running));
+      },
+      async settled() {
+        // A rescued stanza may reach a session that then ends with its own unacknowledged ones: wait for those too.
+        while (rescues.size) await Promise.all(rescues);
       },
     };
     ctx.provide('smacks', host);

@@ -42,6 +42,7 @@ export async function startHttps(server: Server, opts: { admit(socket: Socket): 
     // Requests are not logged one by one; errors are.
     logController: new LogController({ disableRequestLogging: true }),
   });
+  server.tls.follow(app.server);
   app.server.on('connection', (raw: Socket) => void opts.admit(raw));
   app.server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
   // No route takes a body: without parsers, any request that carries one is refused (415) unread.

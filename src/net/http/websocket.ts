@@ -46,8 +46,8 @@ export async function registerWebSocket(app: FastifyInstance, server: Server): P
         tlsSocket: req.socket as TLSSocket,
         limits,
       });
-      const conn = server.openStream(transport);
-      socket.once('close', () => server.streamClosed(conn));
+      // The connection reports its own end to the server (C2SHost.detached).
+      server.openStream(transport);
     },
   });
   refuseOtherMethods(app, WEBSOCKET_PATH);
