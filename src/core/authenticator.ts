@@ -7,7 +7,7 @@ import { verifyPassword, deriveCredential, type ScramCredential, type ScramHash 
 import { parsePlain } from '../auth/plain.ts';
 import { usernameCaseMapped, opaqueString, PrecisError } from '../xmpp/precis.ts';
 import type { AccountStore } from '../storage/types.ts';
-import type { TlsProvider } from '../net/tls.ts';
+import { endPointBinding } from '../net/tls.ts';
 import type { AuthGuard } from './auth-guard.ts';
 
 export type SaslStepResult =
@@ -26,7 +26,6 @@ export interface SaslExchange {
 export interface AuthenticatorOptions {
   domain: string;
   accounts: AccountStore;
-  tls: TlsProvider;
   hashes: readonly ScramHash[];
   channelBindings: readonly ChannelBindingType[];
   allowPlain: boolean;
@@ -70,8 +69,8 @@ export class Authenticator {
     const data: Partial<Record<ChannelBindingType, Buffer>> = {};
     if (tls) {
       for (const type of bindings) {
-        data[type] =
-          type === 'tls-exporter' ? tls.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0)) : this.opts.tls.endPointBinding();
+        const binding = type === 'tls-exporter' ? tls.exportKeyingMaterial(32, 'EXPORTER-Channel-Binding', Buffer.alloc(0)) : endPointBinding(tls);
+        if (binding) data[type] = binding;
       }
     }
     const seen: { username?: string; exists?: boolean } = {};

@@ -130,7 +130,6 @@ export class Server {
       guard: this.guard,
       domain: cfg.domain,
       accounts: this.storage.accounts,
-      tls: this.tls,
       hashes: cfg.auth.scram_hashes as ScramHash[],
       channelBindings: cfg.auth.channel_bindings as ChannelBindingType[],
       allowPlain: cfg.auth.allow_plain,

@@ -1,10 +1,10 @@
 // TLS for every listener: one secure context (TLS 1.2+ with modern AEAD suites),
 // a self-signed certificate created on first start when none is configured, and
 // the tls-server-end-point channel binding of the served certificate.
-import { X509Certificate, createHash } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TlsOptions } from 'node:tls';
+import { createSecureContext, type SecureContext, type SecureContextOptions, type Server as TlsServer, type TLSSocket, type TlsOptions } from 'node:tls';
 import { createSelfSigned, endPointHashAlgorithm } from './x509.ts';
 
 /** ECDHE with AEAD only for TLS 1.2; TLS 1.3 suites are all modern. */
@@ -32,16 +32,14 @@ export class TlsProvider {
   /** What every listener's context is made of: STARTTLS, direct TLS and HTTPS serve the same certificate. */
   private options: SecureContextOptions;
   private ctx: SecureContext;
-  private endPoint: Buffer;
   private readonly listeners = new Set<TlsServer>();
 
   private constructor(files: TlsFiles, minVersion: TlsMinVersion) {
     this.files = files;
     this.minVersion = minVersion;
-    const { options, ctx, endPoint } = this.build();
+    const { options, ctx } = this.build();
     this.options = options;
     this.ctx = ctx;
-    this.endPoint = endPoint;
   }
 
   static open(opts: {
@@ -93,33 +91,34 @@ export class TlsProvider {
     };
   }
 
-  /** RFC 5929 tls-server-end-point: hash of our certificate with its signature hash (MD5/SHA-1 → SHA-256). */
-  endPointBinding(): Buffer {
-    return this.endPoint;
-  }
-
   /**
    * Re-reads the certificate files for new connections on every listener
    * (sessions already established keep theirs). Throws, changing nothing, when
    * the files are unusable.
    */
   reload(): void {
-    const { options, ctx, endPoint } = this.build();
+    const { options, ctx } = this.build();
     this.options = options;
     this.ctx = ctx;
-    this.endPoint = endPoint;
     for (const listener of this.listeners) listener.setSecureContext(options);
   }
 
-  private build(): { options: SecureContextOptions; ctx: SecureContext; endPoint: Buffer } {
+  private build(): { options: SecureContextOptions; ctx: SecureContext } {
     const options = this.readOptions();
-    return { options, ctx: createSecureContext(options), endPoint: endPointHash(options.cert as string) };
+    return { options, ctx: createSecureContext(options) };
   }
 }
 
-function endPointHash(pem: string): Buffer {
-  const der = new X509Certificate(pem).raw;
-  return createHash(endPointHashAlgorithm(der)).update(der).digest();
+/**
+ * RFC 5929 tls-server-end-point of the certificate this connection was served:
+ * the hash of it with its signature hash (MD5/SHA-1 → SHA-256). Taken from the
+ * connection, not the provider, because a connection opened before a reload
+ * keeps the certificate it was served.
+ */
+export function endPointBinding(socket: TLSSocket): Buffer | undefined {
+  const cert = socket.getX509Certificate();
+  if (!cert) return undefined;
+  return createHash(endPointHashAlgorithm(cert.raw)).update(cert.raw).digest();
 }
 
 function writeSelfSigned(domain: string, certFile: string, keyFile: string): void {

@@ -1,6 +1,7 @@
 // Certificate reload (SIGHUP runs server.tls.reload()): after new files are
 // written, new connections on every TLS listener (STARTTLS, direct TLS, HTTPS)
-// get the new certificate.
+// get the new certificate, while a connection opened before keeps the old one
+// and its tls-server-end-point channel binding still matches it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
@@ -47,6 +48,7 @@ describe('TLS certificate reload', () => {
   });
 
   test('after a reload, STARTTLS, direct TLS and HTTPS all present the new certificate', async () => {
+    const user = await ts.addUser('early');
     const { certFile, keyFile } = ts.server.tls.files;
     const old = new X509Certificate(readFileSync(certFile)).fingerprint256;
     const fingerprints = async () => [
@@ -56,13 +58,26 @@ describe('TLS certificate reload', () => {
     ];
     assert.deepEqual(await fingerprints(), [old, old, old]);
 
-    const next = createSelfSigned(ts.domain);
-    writeFileSync(keyFile, next.keyPem);
-    writeFileSync(certFile, next.certPem);
-    const fresh = new X509Certificate(next.certPem).fingerprint256;
-    assert.notEqual(fresh, old);
-    ts.server.tls.reload(); // what `palisade start` does on SIGHUP
+    // A client that negotiated TLS before the reload and authenticates after it.
+    const early = await RawClient.connect({ port: ts.starttlsPort, dataDir: ts.dataDir, domain: ts.domain });
+    try {
+      await early.openStream();
+      await early.startTls();
 
-    assert.deepEqual(await fingerprints(), [fresh, fresh, fresh]);
+      const next = createSelfSigned(ts.domain);
+      writeFileSync(keyFile, next.keyPem);
+      writeFileSync(certFile, next.certPem);
+      const fresh = new X509Certificate(next.certPem).fingerprint256;
+      assert.notEqual(fresh, old);
+      ts.server.tls.reload(); // what `palisade start` does on SIGHUP
+
+      assert.deepEqual(await fingerprints(), [fresh, fresh, fresh]);
+      // The early client verified the server against the old file (RawClient's CA), so it was served the old certificate;
+      // its binding is computed from that (Node's client socket gives the peer certificate once, so it is not read here).
+      const r = await early.authenticate({ mechanism: 'SCRAM-SHA-256-PLUS', channelBinding: 'tls-server-end-point', username: user.local, password: user.password });
+      assert.ok(r.ok, `-PLUS with tls-server-end-point of the certificate this connection was served: ${r.ok ? '' : `${r.condition} ${r.text ?? ''}`}`);
+    } finally {
+      early.destroy();
+    }
   });
 });
