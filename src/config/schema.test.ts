@@ -52,7 +52,7 @@ const DEFAULTS = {
     ping_timeout: 60,
   },
   logging: { level: 'info' },
-  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {} },
+  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {}, muc: {} },
   policy: { file: null, reload_poll_ms: 1000, audit_checkpoint_every: 100 },
 };
 

@@ -11,8 +11,8 @@ import type { ClientSession } from './session.ts';
 import type { SessionRegistry } from './sessions.ts';
 import type { Storage } from '../storage/types.ts';
 
-/** Where a stanza is addressed, as the router resolved it. */
-export type RouteTarget = 'host' | 'bare' | 'full' | 'remote';
+/** Where a stanza is addressed, as the router resolved it; 'component': on a subdomain a module serves (ModuleContext.component). */
+export type RouteTarget = 'host' | 'bare' | 'full' | 'remote' | 'component';
 
 export interface RouteContext {
   from: JID;
@@ -28,6 +28,13 @@ export type StanzaEvent = `${StanzaKind}/${RouteTarget}`;
 
 /** Returns true when it handled the stanza; later handlers and the default then don't run. */
 export type StanzaHook = (stanza: Element, route: RouteContext) => boolean | Promise<boolean>;
+
+/**
+ * Everything addressed to a component host or its JIDs that no
+ * "<kind>/component" hook took: decided already, like any routed stanza. It
+ * throws StanzaError to answer with an error and sends its own replies.
+ */
+export type ComponentHandler = (stanza: Element, route: RouteContext) => void | Promise<void>;
 
 /**
  * An iq get/set handler. It returns the payload of the result (or nothing for
@@ -85,6 +92,19 @@ export interface ModuleContext<Options> {
    * own stanza would have ended its stream.
    */
   routeFrom(session: ClientSession, stanza: Element): Promise<void>;
+  /**
+   * Serves a subdomain of the host (e.g. conference.<host>) as a component:
+   * stanzas to it reach handler after accept, classify and decide, and the
+   * host's disco#items lists it under `name`.
+   */
+  component(domain: string, name: string, handler: ComponentHandler): void;
+  /**
+   * Routes a stanza a component passes on for a user (e.g. a group chat
+   * private message from room/nick): decided as sent by `sender`, the user's
+   * real JID, to the stanza's 'to'; delivered with the stanza's own 'from'.
+   * Resolves to the verdict so the component can tell the sender of a denial.
+   */
+  relay(stanza: Element, sender: JID): Promise<Verdict>;
   /** Adds facts to every routed stanza's policy request (classify step). */
   classify(fn: Classifier): void;
   /** Contributes a rule to the decision point (e.g. a user's block list), asked before the organisation's rules. */
@@ -107,6 +127,13 @@ export interface DiscoRegistry {
   hostIdentities(): DiscoIdentity[];
   /** Identities of every account's bare JID besides account/registered (e.g. pubsub/pep, XEP-0163 §6.1). */
   accountIdentities(): DiscoIdentity[];
+  /** The component hosts modules serve, for the host's disco#items. */
+  hostItems(): DiscoItem[];
+}
+
+export interface DiscoItem {
+  jid: string;
+  name?: string;
 }
 
 export interface ModuleDefinition<Options = Record<string, never>> {

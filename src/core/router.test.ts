@@ -208,4 +208,60 @@ describe('router', () => {
     await router.fromClient(alice, x('iq', { to: 'example.test', type: 'result', id: 'z' }));
     assert.equal(alice.received.length, before, 'no error answers an error or a result');
   });
+  test('a component host: its stanzas reach the handler after the decision, as scope host; disco items list it; a removed one is remote again', async () => {
+    const requests: PolicyRequest[] = [];
+    policy.setRules({
+      name: 'test',
+      evaluate: (req: PolicyRequest) => {
+        requests.push(req);
+        return req.feature === 'headline' ? { decision: 'deny', rule: 'no-headline', text: 'No headlines to rooms.' } : { decision: 'allow', rule: 'rest' };
+      },
+    });
+    const handled: string[] = [];
+    const remove = router.addComponent('Rooms.Example.Test', 'Rooms', (s, route) => {
+      handled.push(`${s.name} ${route.target} ${route.to.toString()} ${route.from.toString()}`);
+      if (s.name === 'iq') throw new StanzaError('forbidden', 'not you');
+    });
+    assert.deepEqual(router.componentItems(), [{ jid: 'rooms.example.test', name: 'Rooms' }]);
+    assert.throws(() => router.addComponent('rooms.example.test', 'again', () => undefined), /already served/);
+    assert.throws(() => router.addComponent('example.test', 'host', () => undefined), /other than example.test/);
+
+    await router.fromClient(alice, x('presence', { to: 'room@rooms.example.test/Al' }));
+    assert.deepEqual(handled, ['presence component room@rooms.example.test/Al alice@example.test/phone']);
+    assert.equal(requests[0]!.resource?.scope, 'host');
+    assert.equal(requests[0]!.resource?.jid, 'room@rooms.example.test/Al');
+
+    await router.fromClient(alice, x('message', { to: 'room@rooms.example.test', type: 'headline', id: 'h' }));
+    assert.equal(handled.length, 1, 'a denied stanza never reaches the component');
+    assert.equal(errorOf(alice.received.at(-1)).text, 'No headlines to rooms.');
+
+    await router.fromClient(alice, x('iq', { to: 'room@rooms.example.test', type: 'get', id: 'q' }, x('query', { xmlns: 'urn:q' })));
+    const reply = alice.received.at(-1)!;
+    assert.deepEqual([reply.attrs.from, errorOf(reply).condition], ['room@rooms.example.test', 'forbidden']);
+
+    remove();
+    await router.fromClient(alice, x('message', { to: 'room@rooms.example.test', id: 'gone' }));
+    assert.equal(errorOf(alice.received.at(-1)).condition, 'remote-server-not-found');
+  });
+
+  test("a relayed stanza is decided as the real sender's to the real recipient, and delivered with the component's 'from'", async () => {
+    const requests: PolicyRequest[] = [];
+    policy.setRules({
+      name: 'test',
+      evaluate: (req: PolicyRequest) => {
+        requests.push(req);
+        return req.subject.jid === 'carol@example.test' ? { decision: 'deny', rule: 'no-carol', text: 'Carol may not.' } : { decision: 'allow', rule: 'rest' };
+      },
+    });
+    router.addComponent('rooms.example.test', 'Rooms', () => undefined);
+    const pm = () => x('message', { from: 'room@rooms.example.test/Al', to: 'bob@example.test/desk', type: 'chat' }, x('body').t('psst'));
+    const allowed = await router.fromComponent(pm(), parseJID('alice@example.test/phone'));
+    assert.equal(allowed.decision, 'allow');
+    assert.equal(bob.received[0]!.attrs.from, 'room@rooms.example.test/Al', 'the real JID is not revealed');
+    assert.equal(requests[0]!.subject.jid, 'alice@example.test');
+    assert.deepEqual([requests[0]!.resource?.jid, requests[0]!.resource?.scope], ['bob@example.test/desk', 'local']);
+    const denied = await router.fromComponent(pm(), parseJID('carol@example.test/x'));
+    assert.deepEqual([denied.decision, denied.text], ['deny', 'Carol may not.']);
+    assert.equal(bob.received.length, 1);
+  });
 });

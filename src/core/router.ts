@@ -11,7 +11,7 @@ import type { DecisionPoint } from '../policy/decision-point.ts';
 import type { PeerScope, PolicyRequest, Verdict } from '../policy/types.ts';
 import type { ClientSession } from './session.ts';
 import type { SessionRegistry } from './sessions.ts';
-import type { IqHandler, IqSpec, RouteContext, RouteTarget, StanzaEvent, StanzaHook, StanzaKind } from './module.ts';
+import type { ComponentHandler, DiscoItem, IqHandler, IqSpec, RouteContext, RouteTarget, StanzaEvent, StanzaHook, StanzaKind } from './module.ts';
 
 /** A fault that ends the client's stream (RFC 6120 §4.9), raised in the accept step. */
 export class StreamFault extends Error {
@@ -47,6 +47,8 @@ export class Router {
   private readonly hooks = new Map<StanzaEvent, HookEntry[]>();
   private readonly iqHandlers = new Map<string, IqHandler>();
   private readonly classifiers: Classifier[] = [];
+  /** Subdomains served by modules (component hosts), by prepared domain. */
+  private readonly components = new Map<string, { name: string; handler: ComponentHandler }>();
   private readonly deps: RouterDeps;
   private readonly hostJid: JID;
 
@@ -78,6 +80,25 @@ export class Router {
     return () => {
       for (const key of keys) this.iqHandlers.delete(key);
     };
+  }
+
+  /** Serves a domain other than the host as a component; returns its remover. */
+  addComponent(domain: string, name: string, handler: ComponentHandler): () => void {
+    const prepared = parseJID(domain);
+    if (!prepared.isBare || prepared.local !== '' || prepared.domain === this.deps.host) {
+      throw new Error(`a component host must be a domain other than ${this.deps.host}, not '${domain}'`);
+    }
+    if (this.components.has(prepared.domain)) throw new Error(`the component host ${prepared.domain} is already served`);
+    const entry = { name, handler };
+    this.components.set(prepared.domain, entry);
+    return () => {
+      if (this.components.get(prepared.domain) === entry) this.components.delete(prepared.domain);
+    };
+  }
+
+  /** The component hosts, for the host's disco#items. */
+  componentItems(): DiscoItem[] {
+    return [...this.components].map(([jid, { name }]) => ({ jid, name }));
   }
 
   addClassifier(fn: Classifier): () => void {
@@ -139,6 +160,23 @@ export class Router {
     await this.dispatch(kind, stanza, { from, to, target, origin: undefined, verdict });
   }
 
+  /**
+   * A stanza a component passes on for a user (a room's private message, for
+   * example): classified and decided with the user's real JID as the sender and
+   * the stanza's 'to' as the recipient, then dispatched with the stanza's own
+   * 'from' (the component's address). A denial is returned, not delivered.
+   */
+  async fromComponent(stanza: Element, sender: JID): Promise<Verdict> {
+    const kind = acceptKind(stanza);
+    const from = parseJID(stanza.attrs.from!);
+    const to = parseJID(stanza.attrs.to!);
+    const target = this.targetOf(to);
+    const request = await this.classify(kind, stanza, sender, to, target, undefined);
+    const verdict = await this.deps.policy.decide(request);
+    if (verdict.decision === 'allow') await this.dispatch(kind, stanza, { from, to, target, origin: undefined, verdict });
+    return verdict;
+  }
+
   /** A stanza the server or a module originates; it is trusted and not re-decided. */
   async fromServer(stanza: Element): Promise<void> {
     const kind = stanza.name as StanzaKind;
@@ -148,7 +186,7 @@ export class Router {
   }
 
   private targetOf(to: JID): RouteTarget {
-    if (to.domain !== this.deps.host) return 'remote';
+    if (to.domain !== this.deps.host) return this.components.has(to.domain) ? 'component' : 'remote';
     if (to.local === '') return 'host';
     return to.resource === '' ? 'bare' : 'full';
   }
@@ -162,7 +200,8 @@ export class Router {
     session: ClientSession | undefined,
   ): Promise<PolicyRequest> {
     let scope: PeerScope;
-    if (target === 'host') scope = 'host';
+    // A component is a service of this server, like the host itself.
+    if (target === 'host' || target === 'component') scope = 'host';
     else if (target === 'remote') scope = 'remote';
     else scope = to.bareString() === from.bareString() ? 'self' : 'local';
     const request: PolicyRequest = {
@@ -222,6 +261,8 @@ export class Router {
         if (kind === 'message' && type === 'groupchat') throw new StanzaError('service-unavailable');
         return;
       }
+      case 'component':
+        return this.components.get(route.to.domain)?.handler(stanza, route);
       case 'host':
       case 'bare':
         if (kind === 'iq') return this.handleIq(stanza, route);

@@ -389,6 +389,8 @@ export class Server {
       send: (stanza: Element) => this.router.fromServer(stanza),
       sendAs: (stanza, from) => this.router.fromAccount(stanza, from),
       routeFrom: (session, stanza) => this.router.fromClient(session, stanza),
+      component: (domain, name, handler) => disposers.push(this.router.addComponent(domain, name, handler)),
+      relay: (stanza, sender) => this.router.fromComponent(stanza, sender),
       classify: (fn) => disposers.push(this.router.addClassifier(fn)),
       policyRule: (rule) => disposers.push(this.policy.addModuleRule(rule)),
       every: (ms, fn) => {
@@ -401,6 +403,7 @@ export class Server {
         accountFeatures: () => this.accountFeatures.flat(),
         hostIdentities: () => this.hostIdentities.flat(),
         accountIdentities: () => this.accountIdentities.flat(),
+        hostItems: () => this.router.componentItems(),
       },
     };
     return { ctx, dispose: () => disposers.splice(0).reverse().forEach((d) => d()) };

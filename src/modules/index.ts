@@ -7,6 +7,7 @@ import disco from './disco/index.ts';
 import lastActivity from './last-activity/index.ts';
 import mam from './mam/index.ts';
 import message from './message/index.ts';
+import muc from './muc/index.ts';
 import offline from './offline/index.ts';
 import pep from './pep/index.ts';
 import ping from './ping/index.ts';
@@ -25,6 +26,7 @@ export const BUILTIN_MODULES: Readonly<Record<string, ModuleDefinition<any>>> = 
   'last-activity': lastActivity,
   mam,
   message,
+  muc,
   offline,
   pep,
   ping,

@@ -18,6 +18,7 @@ export const DEFAULT_MODULES: Readonly<Record<string, string>> = {
   smacks: 'stream management: acks and resumption (XEP-0198)',
   csi: 'client state indication: quieter traffic to idle phones (XEP-0352)',
   pep: 'personal eventing: OMEMO keys, avatars, bookmarks (XEP-0163)',
+  muc: 'group chat rooms on conference.<domain> (XEP-0045)',
 };
 
 // Only the shape is checked here: each module validates its own options with

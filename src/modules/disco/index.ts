@@ -37,7 +37,14 @@ export default defineModule({
       refuseNode(iq);
       return info([{ category: 'account', type: 'registered' }, ...ctx.disco.accountIdentities()], ctx.disco.accountFeatures());
     });
-    ctx.iq({ type: 'get', ns: NS.discoItems, name: 'query', targets: ['host', 'account'] }, (iq) => {
+    ctx.iq({ type: 'get', ns: NS.discoItems, name: 'query', targets: ['host'] }, (iq) => {
+      refuseNode(iq);
+      // The component hosts modules serve (e.g. conference.<host>) are the server's items.
+      const query = x('query', { xmlns: NS.discoItems });
+      for (const item of ctx.disco.hostItems()) query.c('item', item.name ? { jid: item.jid, name: item.name } : { jid: item.jid });
+      return query;
+    });
+    ctx.iq({ type: 'get', ns: NS.discoItems, name: 'query', targets: ['account'] }, (iq) => {
       refuseNode(iq);
       return x('query', { xmlns: NS.discoItems });
     });

@@ -6,6 +6,7 @@ import { blockingContract } from './blocking.ts';
 import type { ContractTarget } from './harness.ts';
 import { lifecycleContract } from './lifecycle.ts';
 import { mamContract } from './mam.ts';
+import { mucContract } from './muc.ts';
 import { offlineVcardPrivateContract } from './offline-vcard-private.ts';
 import { pepContract } from './pep.ts';
 import { rosterContract } from './roster.ts';
@@ -22,5 +23,6 @@ export function storageContract(name: string, target: ContractTarget): void {
     describe('roster and last activity', () => rosterContract(target));
     describe('pep', () => pepContract(target));
     describe('message archive', () => mamContract(target));
+    describe('muc', () => mucContract(target));
   });
 }

@@ -16,6 +16,7 @@ import * as m0008 from './0008-auth-lockout.ts';
 // built); their tables come with 0012 and 0013.
 import * as m0009 from './0009-mam.ts';
 import * as m0010 from './0010-pep.ts';
+import * as m0011 from './0011-muc.ts';
 import * as m0012 from './0012-mam.ts';
 import * as m0013 from './0013-pep.ts';
 
@@ -32,6 +33,7 @@ const MIGRATIONS: Record<string, Up> = {
   '0008-auth-lockout': m0008.up,
   '0009-mam': m0009.up,
   '0010-pep': m0010.up,
+  '0011-muc': m0011.up,
   '0012-mam': m0012.up,
   '0013-pep': m0013.up,
 };
