@@ -136,6 +136,7 @@ describe('docs/policy.md', () => {
     assert.equal(ev({ from: 'c-jo@example.org', to: 'ann@example.org', at: '2025-06-07T08:00:00Z' }).rule, 'contractors-office-hours');
     assert.equal(ev({ from: 'c-jo@example.org', action: 'login', ip: '10.20.3.4', at: tuesday10 }).decision, 'allow');
     assert.equal(ev({ from: 'c-jo@example.org', action: 'login', ip: '192.0.2.1', at: tuesday10 }).rule, 'contractors-login-elsewhere');
+    assert.equal(ev({ from: 'ann@example.org', action: 'login', ip: '192.0.2.1', at: tuesday10 }).rule, 'everyone-else-login', 'no peer rule matches a login');
     assert.equal(ev({ from: 'ceo@example.org', to: 'cfo@example.org', facts: { body: true, e2ee: 'none' } }).decision, 'deny');
     assert.equal(ev({ from: 'ceo@example.org', to: 'cfo@example.org', facts: { body: true, e2ee: 'omemo' } }).rule, 'executives-encrypted-chat');
     assert.equal(ev({ from: 'pat@partner.example', to: 'ann@example.org', relation: 'none' }).rule, 'partners-contacts-only');
