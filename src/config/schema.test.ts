@@ -52,7 +52,7 @@ const DEFAULTS = {
     ping_timeout: 60,
   },
   logging: { level: 'info' },
-  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {}, muc: {} },
+  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {}, bookmarks: {}, 'avatar-sync': {}, muc: {} },
   policy: { file: null, reload_poll_ms: 1000, audit_checkpoint_every: 100 },
 };
 

@@ -1,6 +1,8 @@
 // The modules this build ships, by id (= folder name).
 import type { ModuleDefinition } from '../core/module.ts';
+import avatarSync from './avatar-sync/index.ts';
 import blocking from './blocking/index.ts';
+import bookmarks from './bookmarks/index.ts';
 import carbons from './carbons/index.ts';
 import csi from './csi/index.ts';
 import disco from './disco/index.ts';
@@ -19,7 +21,9 @@ import vcard from './vcard/index.ts';
 import version from './version/index.ts';
 
 export const BUILTIN_MODULES: Readonly<Record<string, ModuleDefinition<any>>> = {
+  'avatar-sync': avatarSync,
   blocking,
+  bookmarks,
   carbons,
   csi,
   disco,

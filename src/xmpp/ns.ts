@@ -41,4 +41,9 @@ export const NS = {
   pubsubPublishOptions: 'http://jabber.org/protocol/pubsub#publish-options',
   pubsubNodeConfig: 'http://jabber.org/protocol/pubsub#node_config',
   caps: 'http://jabber.org/protocol/caps',
+  bookmarks: 'urn:xmpp:bookmarks:1',
+  legacyBookmarks: 'storage:bookmarks',
+  avatarData: 'urn:xmpp:avatar:data',
+  avatarMetadata: 'urn:xmpp:avatar:metadata',
+  pepVcardConversion: 'urn:xmpp:pep-vcard-conversion:0',
 } as const;

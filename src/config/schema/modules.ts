@@ -18,6 +18,8 @@ export const DEFAULT_MODULES: Readonly<Record<string, string>> = {
   smacks: 'stream management: acks and resumption (XEP-0198)',
   csi: 'client state indication: quieter traffic to idle phones (XEP-0352)',
   pep: 'personal eventing: OMEMO keys, avatars, bookmarks (XEP-0163)',
+  bookmarks: 'group chat bookmarks, XEP-0402 kept in step with XEP-0048',
+  'avatar-sync': 'avatars: PEP (XEP-0084) and vCard photos kept in step (XEP-0398)',
   muc: 'group chat rooms on conference.<domain> (XEP-0045)',
 };
 

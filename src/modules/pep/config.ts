@@ -114,6 +114,11 @@ export function unmetPreconditions(config: NodeConfig, wanted: ConfigChanges): s
   return (Object.keys(wanted) as (keyof NodeConfig)[]).filter((k) => wanted[k] !== config[k]).map((k) => FIELD[k]);
 }
 
+/** The fields of `wanted` that would give one of the options a node always has (`fixed`) another value. */
+export function againstFixed(fixed: ConfigChanges, wanted: ConfigChanges): string[] {
+  return (Object.keys(wanted) as (keyof NodeConfig)[]).filter((k) => k in fixed && wanted[k] !== fixed[k]).map((k) => FIELD[k]);
+}
+
 /** The node configuration form (XEP-0060 §8.2.1) with the node's current values. */
 export function configForm(config: NodeConfig): Element {
   return formElement('form', NS.pubsubNodeConfig, [

@@ -98,6 +98,7 @@ export default defineModule({
       limits,
     });
     const protocol = new PepProtocol(service, limits);
+    ctx.provide('pep', service);
 
     // Only the owner changes or configures nodes: answered before the router
     // would tell an existing account (forbidden) from a missing one.

@@ -1,7 +1,9 @@
 // The PEP service: each account's nodes, the access check on every read, and
 // the notifications of changes to the sessions that want them. Changes to one
 // account's nodes run one at a time, their notifications included, so
-// subscribers see them in the order they were made.
+// subscribers see them in the order they were made. Other modules use it as the
+// 'pep' service: they add rules to particular nodes (rules.ts) and publish on an
+// account's behalf (publishAs).
 import { randomUUID } from 'node:crypto';
 import type { ModuleContext } from '../../core/module.ts';
 import type { ClientSession } from '../../core/session.ts';
@@ -12,11 +14,12 @@ import { parseJID, type JID } from '../../xmpp/jid.ts';
 import { KeyedQueue } from '../offline/queue.ts';
 import type { RosterService } from '../roster/service.ts';
 import { accessError } from './access.ts';
-import { defaultConfig, itemsKept, unmetPreconditions, withChanges, type ConfigChanges, type ItemLimits, type NodeConfig } from './config.ts';
+import { againstFixed, defaultConfig, itemsKept, unmetPreconditions, withChanges, type ConfigChanges, type ItemLimits, type NodeConfig } from './config.ts';
 import { noSuchNode, pubsubError } from './errors.ts';
 import { eventMessage, publishedEvent, retractedEvent } from './event.ts';
 import type { NotifyInterest } from './interest.ts';
 import { parseStored, standaloneXml } from './payload.ts';
+import type { NodeChange, NodeRules, PublishedItem } from './rules.ts';
 import type { Owner, PepStore, StoredItem } from './store.ts';
 
 export interface PepLimits extends ItemLimits {
@@ -40,8 +43,9 @@ export class PepService {
   private readonly store: PepStore;
   private readonly roster: RosterService;
   private readonly interest: NotifyInterest;
-  private readonly limits: PepLimits;
+  readonly limits: PepLimits;
   private readonly queue = new KeyedQueue();
+  private readonly rules = new Map<string, NodeRules>();
 
   constructor(deps: PepServiceDeps) {
     this.ctx = deps.ctx;
@@ -51,27 +55,54 @@ export class PepService {
     this.limits = deps.limits;
   }
 
+  /** Adds rules to a node (one module's per node); for modules, while they set up. */
+  addRules(node: string, rules: NodeRules): void {
+    if (this.rules.has(node)) throw new Error(`the PEP node '${node}' has rules already`);
+    this.rules.set(node, rules);
+  }
+
   /** Publishes (XEP-0060 §7.1), creating the node on first use; returns the item id. */
   async publish(owner: JID, node: string, item: { id: string | undefined; payload: Element }, options: ConfigChanges | undefined): Promise<string> {
+    return this.put(owner, node, item, { options });
+  }
+
+  /**
+   * Publishes on the owner's behalf, from the server (same checks, limits and
+   * notifications): an existing node keeps its configuration, a missing one is
+   * created with `createWith`.
+   */
+  async publishAs(owner: JID, node: string, item: { id: string | undefined; payload: Element }, createWith: ConfigChanges): Promise<string> {
+    if (this.rules.get(node)?.view) throw viewOnly(node);
+    return this.put(owner, node, item, { createWith });
+  }
+
+  private async put(
+    owner: JID,
+    node: string,
+    item: { id: string | undefined; payload: Element },
+    how: { options?: ConfigChanges; createWith?: ConfigChanges },
+  ): Promise<string> {
     checkKey('node name', node);
     if (item.id !== undefined) checkKey('item id', item.id);
+    const rules = this.rules.get(node);
     const xml = standaloneXml(item.payload);
     const bytes = Buffer.byteLength(xml, 'utf8');
-    if (bytes > this.limits.maxPayloadBytes) {
-      throw pubsubError('not-acceptable', 'payload-too-big', `The item is ${bytes} bytes; this server keeps items of up to ${this.limits.maxPayloadBytes} bytes.`);
-    }
-    parseStored(xml); // what is stored must read back
-    const id = item.id ?? randomUUID();
+    const max = rules?.maxPayloadBytes ?? this.limits.maxPayloadBytes;
+    if (bytes > max) throw pubsubError('not-acceptable', 'payload-too-big', `The item is ${bytes} bytes; this server keeps items of up to ${max} bytes on this node.`);
+    const published: PublishedItem = { id: item.id ?? randomUUID(), payload: parseStored(xml) }; // what is stored must read back
+    if (rules?.view) return rules.view.publish(owner, item);
+    const { id } = published;
     const o = ownerOf(owner);
-    return this.exclusive(owner, async () => {
+    await this.exclusive(owner, async () => {
       const existing = await this.store.getNode(o, node);
-      if (existing && options) {
-        const unmet = unmetPreconditions(existing.config, options);
+      if (existing && how.options) {
+        const unmet = unmetPreconditions(existing.config, how.options);
         if (unmet.length > 0) {
           throw pubsubError('conflict', 'precondition-not-met', `The node '${node}' exists with other values of ${unmet.join(', ')}; configure it, or publish without those options.`);
         }
       }
-      const config = existing?.config ?? withChanges(defaultConfig(this.limits), options ?? {});
+      const config = existing?.config ?? this.newConfig(node, how.options ?? how.createWith ?? {});
+      if (rules?.check) await rules.check(owner, published, existing ? (await this.store.items(o, node)).map((i) => i.id) : []);
       const r = await this.store.publish(o, node, { id, xml, publisher: owner.bareString() }, {
         create: existing ? undefined : config,
         maxNodes: this.limits.maxNodes,
@@ -80,28 +111,42 @@ export class PepService {
       if (r.outcome === 'node-limit') throw this.nodeLimit();
       if (r.outcome === 'no-node') throw noSuchNode(node);
       await this.notify(owner, node, config, publishedEvent(node, { id, xml }));
-      return id;
     });
+    await this.changed(owner, node, { kind: 'published', item: published });
+    return id;
   }
 
   /** Retracts items (XEP-0060 §7.2); notifies when asked to. */
   async retract(owner: JID, node: string, ids: readonly string[], notify: boolean): Promise<void> {
+    this.notView(node);
     const o = ownerOf(owner);
-    await this.exclusive(owner, async () => {
+    const gone = await this.exclusive(owner, async () => {
       const n = await this.store.getNode(o, node);
       if (!n) throw noSuchNode(node);
       const gone = await this.store.retract(o, node, ids);
       if (gone.length === 0) throw new StanzaError('item-not-found', `The node '${node}' has no item '${ids[0] ?? ''}'.`);
       if (notify) await this.notify(owner, node, n.config, retractedEvent(node, gone));
+      return gone;
     });
+    await this.changed(owner, node, { kind: 'retracted', ids: gone });
   }
 
   /** Items of a node for a reader (XEP-0060 §6.5), after the access check. */
   async read(owner: JID, reader: JID, node: string, opts: { max?: number; ids?: readonly string[] }): Promise<StoredItem[]> {
     const o = ownerOf(owner);
+    const isOwner = reader.bareString() === owner.bareString();
+    const view = this.rules.get(node)?.view;
+    if (view) {
+      const denied = accessError('whitelist', { owner: isOwner, subscription: 'none' });
+      if (denied) throw denied;
+      let items = await view.items(owner);
+      if (opts.ids) items = items.filter((i) => opts.ids!.includes(i.id));
+      else if (opts.max !== undefined) items = items.slice(-opts.max);
+      const now = new Date();
+      return items.map((i) => ({ id: i.id, xml: standaloneXml(i.payload), publisher: owner.bareString(), publishedAt: now }));
+    }
     const n = await this.store.getNode(o, node);
     if (!n) throw noSuchNode(node);
-    const isOwner = reader.bareString() === owner.bareString();
     const denied = accessError(n.config.accessModel, {
       owner: isOwner,
       subscription: isOwner ? 'none' : await this.roster.subscription(owner, reader.bareString()),
@@ -112,16 +157,28 @@ export class PepService {
     return items;
   }
 
+  /** The owner's own items, for modules: none when the node or the items don't exist. */
+  async ownItems(owner: JID, node: string, opts: { max?: number; ids?: readonly string[] } = {}): Promise<StoredItem[]> {
+    try {
+      return await this.read(owner, owner, node, opts);
+    } catch (err) {
+      if (err instanceof StanzaError && err.condition === 'item-not-found') return [];
+      throw err;
+    }
+  }
+
   /** Creates a node (XEP-0060 §8.1), with the default configuration changed by `changes`. */
   async create(owner: JID, node: string, changes: ConfigChanges): Promise<void> {
     checkKey('node name', node);
-    const config = withChanges(defaultConfig(this.limits), changes);
+    this.notView(node);
+    const config = this.newConfig(node, changes);
     const r = await this.exclusive(owner, () => this.store.createNode(ownerOf(owner), node, config, this.limits.maxNodes));
     if (r === 'exists') throw new StanzaError('conflict', `The node '${node}' exists already.`);
     if (r === 'node-limit') throw this.nodeLimit();
   }
 
   async config(owner: JID, node: string): Promise<NodeConfig> {
+    this.notView(node);
     const n = await this.store.getNode(ownerOf(owner), node);
     if (!n) throw noSuchNode(node);
     return n.config;
@@ -129,6 +186,8 @@ export class PepService {
 
   /** Changes a node's configuration (XEP-0060 §8.2); items beyond the new limit are dropped, oldest first. */
   async configure(owner: JID, node: string, changes: ConfigChanges): Promise<void> {
+    this.notView(node);
+    this.refuseAgainstFixed(node, changes);
     const o = ownerOf(owner);
     await this.exclusive(owner, async () => {
       const n = await this.store.getNode(o, node);
@@ -140,16 +199,19 @@ export class PepService {
 
   /** Deletes a node (XEP-0060 §8.4) and tells those who could read it. */
   async deleteNode(owner: JID, node: string): Promise<void> {
+    this.notView(node);
     const o = ownerOf(owner);
     await this.exclusive(owner, async () => {
       const n = await this.store.getNode(o, node);
       if (!n || !(await this.store.deleteNode(o, node))) throw noSuchNode(node);
       await this.notify(owner, node, n.config, x('delete', { node }));
     });
+    await this.changed(owner, node, { kind: 'deleted' });
   }
 
   /** Deletes every item of a node (XEP-0060 §8.5) and tells those who could read it. */
   async purge(owner: JID, node: string): Promise<void> {
+    this.notView(node);
     const o = ownerOf(owner);
     await this.exclusive(owner, async () => {
       const n = await this.store.getNode(o, node);
@@ -157,6 +219,16 @@ export class PepService {
       await this.store.purge(o, node);
       await this.notify(owner, node, n.config, x('purge', { node }));
     });
+    await this.changed(owner, node, { kind: 'purged' });
+  }
+
+  /** Sends a view node's current items to the owner's sessions that want it (the data behind it changed). */
+  async refreshView(owner: JID, node: string): Promise<void> {
+    const view = this.rules.get(node)?.view;
+    if (!view) return;
+    const items = await view.items(owner);
+    const whitelist: NodeConfig = { ...defaultConfig(this.limits), accessModel: 'whitelist' };
+    await this.notify(owner, node, whitelist, x('items', { node }, ...items.map((i) => x('item', { id: i.id }, i.payload.clone()))));
   }
 
   /**
@@ -192,6 +264,33 @@ export class PepService {
     return this.queue.run(owner.bareString(), fn);
   }
 
+  /** The configuration of a node created now: the defaults, changed as asked, within the node's fixed options. */
+  private newConfig(node: string, changes: ConfigChanges): NodeConfig {
+    this.refuseAgainstFixed(node, changes);
+    return withChanges(withChanges(defaultConfig(this.limits), changes), this.rules.get(node)?.fixed ?? {});
+  }
+
+  private refuseAgainstFixed(node: string, changes: ConfigChanges): void {
+    const fixed = this.rules.get(node)?.fixed;
+    const against = fixed ? againstFixed(fixed, changes) : [];
+    if (against.length > 0) throw new StanzaError('not-acceptable', `The node '${node}' keeps its own value of ${against.join(', ')} on this server.`);
+  }
+
+  private notView(node: string): void {
+    if (this.rules.get(node)?.view) throw viewOnly(node);
+  }
+
+  /** Tells the node's rules of a change; a failure there is logged: the change itself is done. */
+  private async changed(owner: JID, node: string, change: NodeChange): Promise<void> {
+    const changed = this.rules.get(node)?.changed;
+    if (!changed) return;
+    try {
+      await changed(owner, change);
+    } catch (err) {
+      this.ctx.log.warn({ err, node, owner: owner.bareString() }, 'a module could not follow a change of a node');
+    }
+  }
+
   /**
    * Sends the event to each available session that wants the node and may
    * read it: the owner's, and those of contacts with a presence subscription
@@ -216,6 +315,10 @@ export class PepService {
 
 export function ownerOf(j: JID): Owner {
   return { domain: j.domain, localpart: j.local };
+}
+
+function viewOnly(node: string): StanzaError {
+  return new StanzaError('not-allowed', `The node '${node}' is kept by the server from other data: it can be read and published to, nothing else.`);
 }
 
 function checkKey(what: string, value: string): void {

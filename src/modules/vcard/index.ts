@@ -12,15 +12,30 @@
 //   unless the client put a <photo/> there itself; when a vCard set changes the
 //   photo, each available session's last presence is routed again (as if that
 //   session had re-sent it) so contacts learn the new hash.
+// - The 'vcard' service lets another module (avatar-sync, XEP-0398) read a
+//   vCard, replace its PHOTO, and hear of the vCards clients set.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { defineModule } from '../../core/module.ts';
-import { x } from '../../xmpp/element.ts';
+import { x, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import type { JID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
 import { VCardStore, type VCardTables } from './store.ts';
-import { emptyVCard, isEmptyVCard, parseStored, photoHash, standaloneXml } from './vcard.ts';
+import { emptyVCard, isEmptyVCard, parseStored, photoHash, standaloneXml, withPhoto, type Photo } from './vcard.ts';
+
+export interface VCardService {
+  /** The account's vCard; undefined when it has none. */
+  get(owner: JID): Promise<Element | undefined>;
+  /**
+   * Replaces the vCard's PHOTO (null: removes it), the rest kept, as if the
+   * owner had set it (presence hash included). The photo's size is the
+   * caller's to bound; max_bytes limits what clients set.
+   */
+  setPhoto(owner: JID, photo: Photo | null): Promise<void>;
+  /** Told after a client set its vCard (not after setPhoto), before the client is answered. */
+  onSet(listener: (owner: JID, vcard: Element) => Promise<void>): void;
+}
 
 export default defineModule({
   id: 'vcard',
@@ -74,21 +89,46 @@ export default defineModule({
     // The server's own vCard: it has none to tell.
     ctx.iq({ type: 'get', ns: NS.vcard, name: 'vCard', targets: ['host'] }, () => emptyVCard());
 
-    ctx.iq({ type: 'set', ns: NS.vcard, name: 'vCard', targets: ['account'] }, async (iq, route) => {
-      if (route.to.bareString() !== route.from.bareString()) throw new StanzaError('forbidden', 'Only the owner of a vCard can change it.');
-      const vcard = iq.elements[0]!;
+    /** Stores the vCard (an empty one deletes it) and tells contacts of a new photo hash. */
+    const save = async (owner: JID, vcard: Element, limit: number) => {
       const xml = standaloneXml(vcard);
       const bytes = Buffer.byteLength(xml, 'utf8');
-      if (bytes > maxBytes) {
-        throw new StanzaError('not-acceptable', `The vCard is ${bytes} bytes; this server keeps vCards of up to ${maxBytes} bytes.`);
+      if (bytes > limit) {
+        throw new StanzaError('not-acceptable', `The vCard is ${bytes} bytes; this server keeps vCards of up to ${limit} bytes.`);
       }
       const hash = photoHash(vcard);
       parseStored(xml); // what is stored must read back
-      const key = route.to.bareString();
-      const before = isEmptyVCard(vcard) ? await store.remove(ctx.host, route.to.local) : await store.set(ctx.host, route.to.local, xml, hash);
+      const key = owner.bareString();
+      const before = isEmptyVCard(vcard) ? await store.remove(ctx.host, owner.local) : await store.set(ctx.host, owner.local, xml, hash);
       const after = isEmptyVCard(vcard) ? null : hash;
       if (ctx.sessions.ofAccount(key).length > 0) hashes.set(key, after);
-      if ((before ?? '') !== (after ?? '')) setImmediate(() => rebroadcast(route.to.bare));
+      if ((before ?? '') !== (after ?? '')) setImmediate(() => rebroadcast(owner));
+    };
+
+    const listeners: ((owner: JID, vcard: Element) => Promise<void>)[] = [];
+    const service: VCardService = {
+      async get(owner) {
+        const stored = await store.get(ctx.host, owner.local);
+        return stored && parseStored(stored.xml);
+      },
+      async setPhoto(owner, photo) {
+        const vcard = withPhoto((await service.get(owner)) ?? emptyVCard(), photo);
+        await save(owner, vcard, Number.MAX_SAFE_INTEGER);
+      },
+      onSet(listener) {
+        listeners.push(listener);
+      },
+    };
+    ctx.provide('vcard', service);
+
+    ctx.iq({ type: 'set', ns: NS.vcard, name: 'vCard', targets: ['account'] }, async (iq, route) => {
+      if (route.to.bareString() !== route.from.bareString()) throw new StanzaError('forbidden', 'Only the owner of a vCard can change it.');
+      const vcard = iq.elements[0]!;
+      await save(route.to.bare, vcard, maxBytes);
+      for (const listener of listeners) {
+        // The vCard is stored: what a listener fails to do is logged, not answered.
+        await listener(route.to.bare, vcard).catch((err: unknown) => ctx.log.warn({ err }, 'a module could not follow a vCard change'));
+      }
     });
 
     // XEP-0153 §3.1: the hash goes into every presence broadcast of the account.

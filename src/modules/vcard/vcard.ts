@@ -6,7 +6,6 @@ import { x, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import { NS } from '../../xmpp/ns.ts';
 
-
 /**
  * The element as XML text that stands on its own: its namespace stated, and the
  * declarations of prefixes its attributes use that were made on an ancestor
@@ -52,4 +51,27 @@ export function photoHash(vcard: Element): string {
     throw new StanzaError('bad-request', 'The PHOTO/BINVAL of the vCard is not base64 data.');
   }
   return createHash('sha1').update(Buffer.from(b64, 'base64')).digest('hex');
+}
+
+/** An image as a vCard's PHOTO holds it (XEP-0153 §3.1). */
+export interface Photo {
+  type: string;
+  base64: string;
+}
+
+/** The vCard's PHOTO, when it holds image data (not an EXTVAL link). */
+export function photoOf(vcard: Element): Photo | undefined {
+  const photo = vcard.getChild('PHOTO', NS.vcard);
+  const base64 = photo?.getChild('BINVAL', NS.vcard)?.text.replace(/[ \t\r\n]+/g, '') ?? '';
+  if (!photo || base64 === '') return undefined;
+  return { type: photo.getChildText('TYPE', NS.vcard)?.trim() ?? '', base64 };
+}
+
+/** A copy of the vCard with this PHOTO instead of its own (null: without one). */
+export function withPhoto(vcard: Element, photo: Photo | null): Element {
+  const copy = vcard.clone();
+  copy.attrs = { ...copy.attrs, xmlns: NS.vcard };
+  for (const old of copy.getChildren('PHOTO', NS.vcard)) copy.removeChild(old);
+  if (photo) copy.append(x('PHOTO', {}, x('TYPE').t(photo.type), x('BINVAL').t(photo.base64)));
+  return copy;
 }
