@@ -23,6 +23,8 @@ import { NAMED_FEATURES } from '../policy/schema.ts';
 import { writeReloadRequest, waitForReloadResult } from '../policy/reload-request.ts';
 import type { PeerScope, PolicyRequest } from '../policy/types.ts';
 import { JidError, parseJID, type JID } from '../xmpp/jid.ts';
+import { mucDomain } from '../modules/muc/index.ts';
+import type { Config } from '../config/schema.ts';
 
 // ---------------------------------------------------------------- shared helpers
 
@@ -139,7 +141,7 @@ export function registerPolicyCommands(program: Command): void {
           if (err instanceof ConfigError) cliFail(2, policyErrorText(err));
           throw err;
         }
-        const req = explainRequest(opts, loaded.config.domain, (jid) => compiled.groupsOf(jid));
+        const req = explainRequest(opts, loaded.config.domain, (jid) => compiled.groupsOf(jid), serviceDomains(loaded.config));
         const e = compiled.explain(req);
         if (opts.json) {
           process.stdout.write(JSON.stringify({ request: { ...req, time: req.time.toISOString() }, policy: compiled.source.source, ...e }, null, 2) + '\n');
@@ -186,8 +188,19 @@ interface ExplainOptions {
   config?: string;
 }
 
+/** Subdomains the configured modules serve (the group chat service), which the router treats as services. */
+function serviceDomains(config: Config): Set<string> {
+  const muc = config.modules.muc as { subdomain?: string | null } | null | undefined;
+  return 'muc' in config.modules ? new Set([mucDomain(muc?.subdomain, config.domain)]) : new Set();
+}
+
 /** Builds the request the router would: scope, groups, facts. Exported for tests. */
-export function explainRequest(opts: ExplainOptions, domain: string, groupsOf: (bare: string) => readonly string[]): PolicyRequest {
+export function explainRequest(
+  opts: ExplainOptions,
+  domain: string,
+  groupsOf: (bare: string) => readonly string[],
+  services: ReadonlySet<string> = new Set(),
+): PolicyRequest {
   const from = cliJid(opts.from, domain, '--from');
   const to = opts.to === undefined ? undefined : cliJid(opts.to, domain, '--to');
   const action = opts.action ?? (to ? 'stanza.message' : 'login');
@@ -200,7 +213,8 @@ export function explainRequest(opts: ExplainOptions, domain: string, groupsOf: (
   if (!['none', 'omemo', 'openpgp'].includes(opts.e2ee)) cliFail(1, 'palisade: --e2ee takes none, omemo or openpgp');
   let scope: PeerScope | undefined;
   if (to) {
-    if (to.domain !== domain) scope = 'remote';
+    if (services.has(to.domain)) scope = 'service';
+    else if (to.domain !== domain) scope = 'remote';
     else if (to.local === '') scope = 'host';
     else scope = to.bareString() === from.bareString() ? 'self' : 'local';
   }

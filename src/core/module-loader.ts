@@ -51,7 +51,7 @@ export function resolveModules(
     }
     state.set(id, 'visiting');
     const m = resolved.get(id)!;
-    for (const dep of m.def.dependsOn ?? []) visit(dep, [...chain, id]);
+    for (const dep of [...(m.def.dependsOn ?? []), ...(m.def.loadsAfter ?? []).filter((d) => resolved.has(d))]) visit(dep, [...chain, id]);
     state.set(id, 'done');
     order.push(m);
   };

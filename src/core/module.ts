@@ -81,6 +81,8 @@ export interface ModuleContext<Options> {
   emit<E extends keyof ServerEvents>(event: E, ...args: ServerEvents[E]): void;
   provide<T>(name: string, service: T): void;
   use<T>(name: string): T;
+  /** The service if a loaded module provides it; for a module named in `loadsAfter`, which need not be loaded. */
+  useIfLoaded<T>(name: string): T | undefined;
   /** Routes a stanza the server itself sends (from the host); trusted, not decided. */
   send(stanza: Element): Promise<void>;
   /** Routes a stanza on an account's behalf (e.g. presence to its contacts): classified and decided like the account's own. */
@@ -140,6 +142,8 @@ export interface ModuleDefinition<Options = Record<string, never>> {
   id: string;
   description: string;
   dependsOn?: readonly string[];
+  /** Modules set up before this one when they are loaded too (optional dependencies: services it uses if present). */
+  loadsAfter?: readonly string[];
   /** zod schema for the module's options section (modules.<id>), with defaults. */
   options?: z.ZodType<Options>;
   hostFeatures?: readonly string[];

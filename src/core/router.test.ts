@@ -228,7 +228,7 @@ describe('router', () => {
 
     await router.fromClient(alice, x('presence', { to: 'room@rooms.example.test/Al' }));
     assert.deepEqual(handled, ['presence component room@rooms.example.test/Al alice@example.test/phone']);
-    assert.equal(requests[0]!.resource?.scope, 'host');
+    assert.equal(requests[0]!.resource?.scope, 'service');
     assert.equal(requests[0]!.resource?.jid, 'room@rooms.example.test/Al');
 
     await router.fromClient(alice, x('message', { to: 'room@rooms.example.test', type: 'headline', id: 'h' }));

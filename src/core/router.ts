@@ -200,8 +200,9 @@ export class Router {
     session: ClientSession | undefined,
   ): Promise<PolicyRequest> {
     let scope: PeerScope;
-    // A component is a service of this server, like the host itself.
-    if (target === 'host' || target === 'component') scope = 'host';
+    // A room is not the server: rules that allow 'server' must not let group chat through.
+    if (target === 'host') scope = 'host';
+    else if (target === 'component') scope = 'service';
     else if (target === 'remote') scope = 'remote';
     else scope = to.bareString() === from.bareString() ? 'self' : 'local';
     const request: PolicyRequest = {

@@ -386,6 +386,7 @@ export class Server {
         if (!this.services.has(name)) throw new Error(`module '${id}' uses service '${name}', which no loaded module provides`);
         return this.services.get(name) as T;
       },
+      useIfLoaded: <T>(name: string) => this.services.get(name) as T | undefined,
       send: (stanza: Element) => this.router.fromServer(stanza),
       sendAs: (stanza, from) => this.router.fromAccount(stanza, from),
       routeFrom: (session, stanza) => this.router.fromClient(session, stanza),

@@ -137,6 +137,20 @@ rules:
       assert.equal(ev('carl@partner.example'), 'partner-domain');
       assert.equal(ev('x@elsewhere.example'), 'outside');
     });
+    test('services: the group chat service is neither the server nor the same domain', () => {
+      const p = compileText(`
+rules:
+  - { name: own, peer: [self, server], decision: allow }
+  - { name: inside, peer: same-domain, decision: allow }
+  - { name: rooms, peer: services, feature: groupchat, decision: deny, text: no rooms }
+  - { name: rest, decision: allow }
+`);
+      const ev = (to: string, feature = 'chat') => p.evaluate(request(p, { to, feature })).rule;
+      assert.equal(ev('room@conference.example.org', 'groupchat'), 'rooms');
+      assert.equal(ev('conference.example.org', 'iq:http://jabber.org/protocol/disco#info'), 'rest');
+      assert.equal(ev('example.org', 'iq:http://jabber.org/protocol/disco#info'), 'own');
+      assert.equal(ev('bob@example.org', 'groupchat'), 'inside');
+    });
   });
 
   describe('features', () => {

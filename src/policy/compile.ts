@@ -311,6 +311,8 @@ function peerTest(p: PeerSpec): (req: PolicyRequest) => boolean {
       return (req) => req.resource?.scope === 'self';
     case 'server':
       return (req) => req.resource?.scope === 'host';
+    case 'services':
+      return (req) => req.resource?.scope === 'service';
     case 'same-domain':
       return (req) => req.resource?.jid !== undefined && domainOf(req.resource.jid) === req.subject.domain;
     case 'external':

@@ -38,7 +38,7 @@ export const NAMED_FEATURES = [
   'presence-visibility',
 ] as const;
 
-export const PEER_KINDS = ['anyone', 'self', 'server', 'same-domain', 'external', 'contacts', 'contacts-only', 'non-contacts'] as const;
+export const PEER_KINDS = ['anyone', 'self', 'server', 'services', 'same-domain', 'external', 'contacts', 'contacts-only', 'non-contacts'] as const;
 export type PeerKind = (typeof PEER_KINDS)[number];
 
 export { DAYS, type Day };

@@ -1,7 +1,7 @@
 // Shared by the policy tests: compile a policy from YAML text and build requests.
 import { CompiledPolicy } from './compile.ts';
 import { parsePolicy } from './load.ts';
-import type { PolicyRequest } from './types.ts';
+import type { PeerScope, PolicyRequest } from './types.ts';
 
 export const DOMAIN = 'example.org';
 
@@ -26,11 +26,13 @@ export function request(policy: CompiledPolicy, spec: RequestSpec = {}): PolicyR
   const from = spec.from ?? `alice@${DOMAIN}`;
   const to = spec.to;
   const fromDomain = from.slice(from.indexOf('@') + 1);
-  let scope: 'self' | 'host' | 'local' | 'remote' | undefined;
+  let scope: PeerScope | undefined;
   if (to !== undefined) {
     const bareTo = to.split('/')[0]!;
     const toDomain = bareTo.slice(bareTo.indexOf('@') + 1);
-    if (toDomain !== DOMAIN) scope = 'remote';
+    // Like the router with the group chat service on its default subdomain.
+    if (toDomain === `conference.${DOMAIN}`) scope = 'service';
+    else if (toDomain !== DOMAIN) scope = 'remote';
     else if (!bareTo.includes('@')) scope = 'host';
     else scope = bareTo === from ? 'self' : 'local';
   }

@@ -22,7 +22,8 @@ export interface Subject {
 }
 
 /** Where a routed stanza goes, relative to the sender. */
-export type PeerScope = 'self' | 'host' | 'local' | 'remote';
+/** 'service': a subdomain this server serves through a module (group chat rooms), not the server itself. */
+export type PeerScope = 'self' | 'host' | 'service' | 'local' | 'remote';
 
 export interface PolicyResource {
   jid?: string;

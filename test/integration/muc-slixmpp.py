@@ -18,6 +18,10 @@ Every command uses the plugin's own API:
   affiliations {room, items}       send_affiliation_list [[jid, affiliation]]
   role {room, nick, role}          set_role (kick with role none)
   affiliation {room, jid, affiliation}  set_affiliation (ban with outcast)
+  mam {room, max, start?, single?} the room's archive through xep_0313's
+                                   paging iterator; reply: per page [results,
+                                   count, complete], and the messages (single:
+                                   one query, reply: the count)
   events {}                        reply: private messages and removals seen
   quit {}                          print the JSON summary and disconnect
 
@@ -26,6 +30,7 @@ Environment: XMPP_HOST, XMPP_PORT (STARTTLS), XMPP_JID, XMPP_PASSWORD, XMPP_CA
 XMPP_TIMEOUT (seconds for the whole run, default 40).
 """
 import asyncio
+import datetime
 import json
 import logging
 import os
@@ -39,7 +44,7 @@ env = os.environ
 class Client(slixmpp.ClientXMPP):
     def __init__(self, jid, password):
         super().__init__(jid, password)
-        for plugin in ('xep_0030', 'xep_0004', 'xep_0045', 'xep_0203'):
+        for plugin in ('xep_0030', 'xep_0004', 'xep_0045', 'xep_0203', 'xep_0059', 'xep_0313'):
             self.register_plugin(plugin)
         self.controller = slixmpp.JID(env['XMPP_CONTROLLER'])
         self.result = {'ok': False, 'error': None, 'library': 'slixmpp ' + slixmpp.__version__, 'commands': 0}
@@ -124,6 +129,20 @@ class Client(slixmpp.ClientXMPP):
         if cmd == 'affiliation':
             await muc.set_affiliation(room, c['affiliation'], jid=slixmpp.JID(c['jid']), reason=c.get('reason', ''), timeout=5)
             return {}
+        if cmd == 'mam':
+            start = datetime.datetime.fromisoformat(c['start'].replace('Z', '+00:00')) if 'start' in c else None
+            if c.get('single'):
+                # One query, not the iterator: the iterator ends quietly on an error, this raises it.
+                page = await self['xep_0313'].retrieve(jid=room, start=start, rsm={'max': c['max']}, timeout=5)
+                return {'count': int(page['mam_fin']['rsm']['count'] or -1)}
+            pages, messages = [], []
+            async for page in self['xep_0313'].retrieve(jid=room, start=start, iterator=True, rsm={'max': c['max']}):
+                rsm = page['mam_fin']['rsm']
+                pages.append([len(page['mam']['results']), int(rsm['count'] or -1), page['mam_fin'].xml.get('complete')])
+                for m in page['mam']['results']:
+                    inner = m['mam_result']['forwarded']['stanza']
+                    messages.append({'archive': str(m['from']), 'from': str(inner['from']), 'body': inner['body']})
+            return {'pages': pages, 'messages': messages}
         if cmd == 'events':
             return dict(self.events)
         if cmd == 'quit':

@@ -143,6 +143,61 @@ const heard = (c: Js, room: string, body: string) =>
 const removal = (c: Js, room: string) =>
   c.waitFor((st) => st.name === 'presence' && st.attrs.type === 'unavailable' && fromRoom(room)(st) && codes(st).includes(110));
 
+const MAM = 'urn:xmpp:mam:2';
+const RSM = 'http://jabber.org/protocol/rsm';
+let queries = 0;
+
+/** A room archive page: the results that reached the client before the iq result, the bodies and the <fin/>. */
+interface RoomPage {
+  results: XmlElement[];
+  bodies: string[];
+  complete: string | undefined;
+  first: string | null;
+  last: string | null;
+  count: number;
+}
+
+/** One MAM query to the room's bare JID with xmpp.js's own stanzas; rejects with the error condition. */
+async function roomArchive(c: Js, room: string, opts: { form?: Record<string, string>; rsm?: XmlElement[] } = {}): Promise<RoomPage> {
+  const queryid = `rq${++queries}`;
+  const children: XmlElement[] = [];
+  if (opts.form) {
+    children.push(
+      xml(
+        'x',
+        { xmlns: NS.dataForms, type: 'submit' },
+        xml('field', { var: 'FORM_TYPE', type: 'hidden' }, xml('value', {}, MAM)),
+        ...Object.entries(opts.form).map(([k, v]) => xml('field', { var: k }, xml('value', {}, v))),
+      ),
+    );
+  }
+  if (opts.rsm) children.push(xml('set', { xmlns: RSM }, ...opts.rsm));
+  let reply: XmlElement;
+  try {
+    reply = await c.xmpp.iqCaller.request(xml('iq', { type: 'set', to: `${room}@${SERVICE}` }, xml('query', { xmlns: MAM, queryid }, ...children)));
+  } catch (err) {
+    throw Object.assign(new Error('archive query refused'), { condition: (err as { condition?: string }).condition });
+  }
+  const fin = reply.getChild('fin', MAM)!;
+  const set = fin.getChild('set', RSM)!;
+  const results = c.messages.filter((m) => m.getChild('result', MAM)?.attrs.queryid === queryid);
+  for (const r of results) {
+    assert.equal(r.attrs.from, `${room}@${SERVICE}`, 'results come from the room');
+    assert.ok(r.getChild('result', MAM)!.getChild('forwarded', NS.forward)!.getChild('delay', NS.delay), 'each result carries the time it was archived');
+  }
+  return {
+    results,
+    bodies: results.map((r) => r.getChild('result', MAM)!.getChild('forwarded', NS.forward)!.getChild('message')!.getChildText('body') ?? ''),
+    complete: fin.attrs.complete,
+    first: set.getChildText('first'),
+    last: set.getChildText('last'),
+    count: Number(set.getChildText('count')),
+  };
+}
+const forwardedFrom = (r: XmlElement) => r.getChild('result', MAM)!.getChild('forwarded', NS.forward)!.getChild('message')!.attrs.from as string;
+const resultId = (r: XmlElement) => r.getChild('result', MAM)!.attrs.id as string;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
 describe('MUC with @xmpp/client', () => {
   test('members-only room of three: history, private message, a member refused owner actions, kick, ban, the outcast stays out', async () => {
     const [aliceU, bobU, carolU] = await Promise.all(['alice', 'bob', 'carol'].map((n) => ts.addUser(n)));
@@ -197,6 +252,104 @@ describe('MUC with @xmpp/client', () => {
     await roomIq(alice, 'jsroom', 'set', `${MUC}#admin`, xml('item', { jid: carolU!.jid, affiliation: 'outcast' }));
     assert.deepEqual(codes(await removal(carol, 'jsroom')), [110, 301]);
     assert.equal(await refusal(join(carol, 'jsroom', 'carol')), 'forbidden');
+  });
+});
+
+describe('MUC archive (XEP-0313 on rooms) with @xmpp/client', () => {
+  test('three users in a members-only room: history and the room archive return the right messages, paged and by time; a non-member is refused', async () => {
+    const [aliceU, bobU, carolU, eveU] = await Promise.all(['amam', 'bmam', 'cmam', 'emam'].map((n) => ts.addUser(n)));
+    const alice = await login(aliceU!, 'js');
+    const bob = await login(bobU!, 'js');
+    const carol = await login(carolU!, 'js');
+    const eve = await login(eveU!, 'js');
+    const room = 'archived';
+
+    await join(alice, room, 'alice');
+    // Archiving is on by default; a room keeps an archive once it is persistent.
+    await roomIq(alice, room, 'set', `${MUC}#owner`, submit({ membersonly: '1', persistentroom: '1', historylength: '5' }));
+    const info = await alice.xmpp.iqCaller.request(xml('iq', { type: 'get', to: `${room}@${SERVICE}` }, xml('query', { xmlns: NS.discoInfo })));
+    const features = info.getChild('query')!.getChildren('feature').map((f: XmlElement) => f.attrs.var);
+    assert.ok(features.includes(MAM) && features.includes(NS.stanzaId), `the room advertises its archive: ${features.join(' ')}`);
+    await roomIq(alice, room, 'set', `${MUC}#admin`, xml('item', { jid: bobU!.jid, affiliation: 'member' }), xml('item', { jid: carolU!.jid, affiliation: 'member' }));
+    const bobIn = await join(bob, room, 'bob');
+    assert.ok(codes(bobIn.self).includes(170), 'the newcomer is told the room is archived');
+
+    // 30 messages from the three of them; each carries the room's stanza id as broadcast.
+    const said: string[] = [];
+    await join(carol, room, 'carol', { maxstanzas: '0' });
+    const speakers = [alice, bob, carol];
+    let middle = new Date();
+    for (let i = 1; i <= 30; i++) {
+      const body = `archived ${i} ✓`;
+      said.push(body);
+      if (i === 21) {
+        await sleep(20);
+        middle = new Date();
+        await sleep(20);
+      }
+      await say(speakers[i % 3]!, room, body);
+      const got = await heard(bob, room, body);
+      const sid = got.getChild('stanza-id', NS.stanzaId);
+      assert.equal(sid?.attrs.by, `${room}@${SERVICE}`, 'the broadcast carries the room archive id');
+    }
+
+    // A subject change is not a message of the archive; an oversized one is refused and changes nothing.
+    await alice.xmpp.send(xml('message', { to: `${room}@${SERVICE}`, type: 'groupchat' }, xml('subject', {}, 'Archive test')));
+    await bob.waitFor((st) => st.name === 'message' && fromRoom(room)(st) && st.getChildText('subject') === 'Archive test');
+    await alice.xmpp.send(xml('message', { to: `${room}@${SERVICE}`, type: 'groupchat' }, xml('subject', {}, 's'.repeat(1001))));
+    assert.equal(conditionOf(await alice.waitFor((st) => st.name === 'message' && st.attrs.type === 'error' && fromRoom(room)(st))), 'not-acceptable');
+
+    // History on joining still comes from memory: the newest historylength messages, and the subject as it was.
+    await carol.xmpp.send(xml('presence', { to: `${room}@${SERVICE}/carol`, type: 'unavailable' }));
+    await carol.waitFor((st) => st.name === 'presence' && st.attrs.type === 'unavailable' && fromRoom(room)(st));
+    const back = await join(carol, room, 'carol');
+    assert.deepEqual(back.history, said.slice(-5));
+    assert.equal(back.subject.getChildText('subject'), 'Archive test');
+
+    // The archive, forward in pages of 10, as a member (Carol) reads it.
+    const pages: RoomPage[] = [];
+    let after: string | null = null;
+    for (;;) {
+      const page = await roomArchive(carol, room, { rsm: [xml('max', {}, '10'), ...(after ? [xml('after', {}, after)] : [])] });
+      pages.push(page);
+      if (page.complete === 'true') break;
+      after = page.last;
+      assert.ok(pages.length < 5, 'the paging ends');
+    }
+    assert.deepEqual(
+      pages.map((p) => [p.results.length, p.count, p.complete]),
+      [
+        [10, 30, 'false'],
+        [10, 30, 'false'],
+        [10, 30, 'true'],
+      ],
+    );
+    assert.deepEqual(pages.flatMap((p) => p.bodies), said, 'every message, in order, once');
+    const all = pages.flatMap((p) => p.results);
+    assert.deepEqual(all.slice(0, 3).map(forwardedFrom), [`${room}@${SERVICE}/bob`, `${room}@${SERVICE}/carol`, `${room}@${SERVICE}/alice`], 'as occupants got them: from room/nick');
+    // The last page backward (empty <before/>), and by time: what was said after `middle`.
+    assert.deepEqual((await roomArchive(bob, room, { rsm: [xml('max', {}, '4'), xml('before')] })).bodies, said.slice(-4));
+    const recent = await roomArchive(alice, room, { form: { start: middle.toISOString() } });
+    assert.deepEqual(recent.bodies, said.slice(20));
+    assert.equal(recent.count, 10);
+    // 'with' an occupant's room JID: what that nick said.
+    assert.deepEqual((await roomArchive(alice, room, { form: { with: `${room}@${SERVICE}/alice` } })).bodies, said.filter((_b, i) => (i + 1) % 3 === 0));
+
+    // Bad input: an id the archive does not hold.
+    assert.equal(await refusal(roomArchive(alice, room, { rsm: [xml('max', {}, '5'), xml('after', {}, 'no-such-id')] })), 'item-not-found');
+    assert.equal(await refusal(roomArchive(alice, room, { form: { 'after-id': 'no-such-id' } })), 'item-not-found');
+
+    // Eve is no member: refused, and she learns nothing.
+    const before = eve.messages.length;
+    assert.equal(await refusal(roomArchive(eve, room)), 'forbidden');
+    assert.equal(eve.messages.length, before, 'no results reached the non-member');
+    assert.equal(await refusal(join(eve, room, 'eve')), 'registration-required', 'nor may she enter');
+    // A member who left reads the archive from outside the room; an outcast may not.
+    await roomIq(alice, room, 'set', `${MUC}#admin`, xml('item', { jid: bobU!.jid, affiliation: 'outcast' }));
+    await removal(bob, room);
+    assert.equal(await refusal(roomArchive(bob, room)), 'forbidden');
+    assert.equal((await roomArchive(carol, room, { rsm: [xml('max', {}, '0')] })).count, 30);
+    assert.ok(all.every((r) => resultId(r).length > 0));
   });
 });
 
@@ -329,6 +482,67 @@ describe('MUC with slixmpp (xep_0045)', () => {
 
     await Promise.all([owner.ok({ cmd: 'quit' }), member.ok({ cmd: 'quit' })]);
     for (const r of await Promise.all([owner.exited, member.exited])) {
+      const summary = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; error: string | null };
+      assert.deepEqual([summary.ok, summary.error], [true, null], describeRun(r));
+    }
+  });
+
+  test('slixmpp (xep_0313) reads a members-only room archive page by page and by time; a slixmpp non-member is refused', async () => {
+    const [ctlU, ownerU, memberU, outsiderU] = await Promise.all(['ctlmam', 'jsowner', 'slixmam', 'slixout'].map((n) => ts.addUser(n)));
+    const ctl = await login(ctlU!, 'ctl');
+    const owner = await login(ownerU!, 'js');
+    const member = new Slix(ctl, memberU!);
+    const outsider = new Slix(ctl, outsiderU!);
+    await Promise.all([member.ready(), outsider.ready()]);
+    const local = 'slixarchive';
+    const room = `${local}@${SERVICE}`;
+    await join(owner, local, 'owner');
+    await roomIq(owner, local, 'set', `${MUC}#owner`, submit({ membersonly: '1', persistentroom: '1' }));
+    await roomIq(owner, local, 'set', `${MUC}#admin`, xml('item', { jid: memberU!.jid, affiliation: 'member' }));
+    const memberIn = await member.ok({ cmd: 'join', room, nick: 'SM' });
+    assert.ok((memberIn.codes as number[]).includes(170), 'slixmpp hears the room is archived');
+
+    const said: string[] = [];
+    let middle = new Date();
+    for (let i = 1; i <= 12; i++) {
+      if (i === 9) {
+        await sleep(20);
+        middle = new Date();
+        await sleep(20);
+      }
+      const body = `room line ${i}`;
+      said.push(body);
+      if (i === 12) await member.ok({ cmd: 'say', room, body });
+      else await say(owner, local, body);
+      await heard(owner, local, body);
+    }
+
+    const all = await member.ok({ cmd: 'mam', room, max: 5 });
+    assert.deepEqual(all.pages, [
+      [5, 12, 'false'],
+      [5, 12, 'false'],
+      [2, 12, 'true'],
+    ]);
+    const messages = all.messages as { archive: string; from: string; body: string }[];
+    assert.deepEqual(
+      messages.map((m) => m.body),
+      said,
+    );
+    assert.ok(
+      messages.every((m) => m.archive === room),
+      'every result comes from the room',
+    );
+    assert.deepEqual([messages[0]!.from, messages.at(-1)!.from], [`${room}/owner`, `${room}/SM`]);
+    const recent = await member.ok({ cmd: 'mam', room, max: 50, start: middle.toISOString() });
+    assert.deepEqual(
+      (recent.messages as { body: string }[]).map((m) => m.body),
+      said.slice(8),
+    );
+    assert.equal((await member.ok({ cmd: 'mam', room, max: 1, single: true })).count, 12);
+    assert.equal((await outsider.cmd({ cmd: 'mam', room, max: 5, single: true })).error, 'forbidden');
+
+    await Promise.all([member.ok({ cmd: 'quit' }), outsider.ok({ cmd: 'quit' })]);
+    for (const r of await Promise.all([member.exited, outsider.exited])) {
       const summary = JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '{}') as { ok: boolean; error: string | null };
       assert.deepEqual([summary.ok, summary.error], [true, null], describeRun(r));
     }

@@ -8,6 +8,8 @@
 //
 // The server's certificate is self-signed, so the contexts ignore HTTPS errors
 // (for the page and its WebSocket alike); nothing else about TLS is changed.
+// Two more users join one group chat room through Converse's own "Add
+// groupchat" form and talk in it both ways.
 // A screenshot of each user's page is saved under test-artifacts/.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -115,6 +117,22 @@ describe('web client (Converse.js 14) in Chromium', () => {
     await box.press('Enter');
   }
 
+  /** Joins (creating, if need be) a room the way a user does: the groupchats menu, "Add groupchat", its address and a nickname. */
+  async function joinRoom(page: Page, room: string, nick: string): Promise<void> {
+    await page.click('converse-rooms-list .dropdown-toggle');
+    await page.click('converse-rooms-list a.show-add-muc-modal');
+    await page.fill('converse-add-muc-modal input[name=chatroom]', room);
+    await page.fill('converse-add-muc-modal input[name=nickname]', nick);
+    await page.click('converse-add-muc-modal input[type=submit]');
+    await page.waitForSelector(`converse-muc[jid="${room}"] .chat-textarea`, { timeout: 20_000 });
+  }
+
+  async function sayInRoom(page: Page, room: string, text: string): Promise<void> {
+    const box = page.locator(`converse-muc[jid="${room}"] .chat-textarea`);
+    await box.fill(text);
+    await box.press('Enter');
+  }
+
   async function screenshot(page: Page, name: string): Promise<string> {
     mkdirSync(ARTIFACTS, { recursive: true });
     const path = resolve(ARTIFACTS, `web-client-${name}.png`);
@@ -157,6 +175,35 @@ describe('web client (Converse.js 14) in Chromium', () => {
     }
     assert.equal(ts.server.sessions.ofAccount(alice.jid).length, 1, 'Alice has one session');
     assert.equal(ts.server.sessions.ofAccount(bob.jid).length, 1, 'Bob has one session');
+  });
+
+  test('two users join the same room on conference.localhost and talk both ways', { timeout: 90_000 }, async (t) => {
+    const gina = await ts.addUser('gina');
+    const hugo = await ts.addUser('hugo');
+    const g = await openPage();
+    const h = await openPage();
+    await Promise.all([logIn(g.page, gina), logIn(h.page, hugo)]);
+    const room = 'browser-room@conference.localhost';
+
+    // Gina creates the room (Converse configures a new room itself), then Hugo joins it.
+    await joinRoom(g.page, room, 'Gina');
+    await until(g.page, 'the room to be open', `!!document.querySelector(${JSON.stringify(`converse-muc[jid="${room}"] converse-muc-chatarea`)})`);
+    await joinRoom(h.page, room, 'Hugo');
+    await until(g.page, 'Gina to see Hugo in the room', textIn(`converse-muc[jid="${room}"] .occupant-list`, 'Hugo'));
+
+    const hello = `Hello room, from Gina ${Date.now()}`;
+    await sayInRoom(g.page, room, hello);
+    await until(h.page, 'Hugo to receive the room message', textIn(`converse-muc[jid="${room}"] .chat-msg__text`, hello));
+    const reply = `Hugo here — ünïcödé ✓ ${Date.now()}`;
+    await sayInRoom(h.page, room, reply);
+    await until(g.page, 'Gina to receive the reply', textIn(`converse-muc[jid="${room}"] .chat-msg__text`, reply));
+    await until(g.page, 'Gina to see her own message', textIn(`converse-muc[jid="${room}"] .chat-msg__text`, hello));
+    await until(h.page, 'Hugo to see his own message', textIn(`converse-muc[jid="${room}"] .chat-msg__text`, reply));
+
+    for (const [name, w] of [['gina', g], ['hugo', h]] as const) {
+      t.diagnostic(`screenshot: ${await screenshot(w.page, `room-${name}`)}`);
+      assert.deepEqual(w.websockets, [`wss://127.0.0.1:${ts.httpsPort}/xmpp-websocket`], `${name}: one WebSocket, to this server`);
+    }
   });
 
   test('OMEMO: the served client encrypts a message end to end; the archives hold only the ciphertext', { timeout: 90_000 }, async (t) => {

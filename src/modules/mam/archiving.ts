@@ -9,7 +9,11 @@ import { NS } from '../../xmpp/ns.ts';
 /** Chat and normal messages with something a user would want in their history; never groupchat, headline or error. */
 export function isArchivable(message: Element): boolean {
   const type = message.attrs.type ?? 'normal';
-  if (type !== 'chat' && type !== 'normal') return false;
+  return (type === 'chat' || type === 'normal') && hasArchivableContent(message);
+}
+
+/** A body, an OMEMO payload or a <store/> hint, and no hint against storing: what any archive keeps, whatever the type. */
+export function hasArchivableContent(message: Element): boolean {
   if (message.getChild('no-store', NS.hints) || message.getChild('no-permanent-store', NS.hints)) return false;
   return (
     message.getChild('body', NS.client) !== undefined ||
@@ -31,6 +35,19 @@ export function stripForgedIds(message: Element, domain: string): number {
     // An unparseable 'by' cannot name this server; a malformed one is not ours to judge.
     const by = tryParseJID(sid.attrs.by ?? '');
     if (sid.attrs.by === undefined || by?.domain === domain) {
+      message.removeChild(sid);
+      removed++;
+    }
+  }
+  return removed;
+}
+
+/** Removes every <stanza-id/> a sender put in that claims `archive` (a room's bare JID) or names no archive; returns how many. */
+export function stripIdsClaiming(message: Element, archive: string): number {
+  let removed = 0;
+  for (const sid of message.getChildren('stanza-id', NS.stanzaId)) {
+    const by = sid.attrs.by === undefined ? undefined : tryParseJID(sid.attrs.by);
+    if (sid.attrs.by === undefined || by?.toString() === archive) {
       message.removeChild(sid);
       removed++;
     }

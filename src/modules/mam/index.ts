@@ -4,7 +4,8 @@
 // each local account taking part before its hook returns, so before the message
 // counts as handled; the message then reaches the recipient carrying
 // <stanza-id by='recipient'/>. Only the owner reads an archive, page by page.
-// Docs: docs/modules/mam.md.
+// Rooms' archives live here too (service 'mam'): the muc module writes and
+// answers them; retention purges them with the rest. Docs: docs/modules/mam.md.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { defineModule, type RouteContext, type StanzaHook } from '../../core/module.ts';
@@ -20,6 +21,7 @@ import { PrefsCache } from './prefs-cache.ts';
 import { DEFAULT_MODES, parsePrefs, prefsElement, ruleFor, type Preferences } from './prefs.ts';
 import { finElement, fromArchivedXml, metadataElement, resultMessage } from './results.ts';
 import { purgeExpired } from './retention.ts';
+import type { MamService } from './service.ts';
 import { ArchiveStore, UnknownArchiveIdError, type MamTables, type NewArchived } from './store.ts';
 import { ArchiveWriter } from './writer.ts';
 
@@ -52,6 +54,8 @@ export default defineModule({
     const writer = new ArchiveWriter((rows) => store.add(rows), MAX_ROWS_PER_COMMIT);
     const roster = ctx.use<RosterService>('roster');
     const limits = { defaultMax: Math.min(DEFAULT_PAGE_SIZE, ctx.options.max_page_size), maxMax: ctx.options.max_page_size };
+    const roomStore = new ArchiveStore(ctx.storage.db as unknown as Kysely<MamTables>, 'muc_mam_messages');
+    ctx.provide<MamService>('mam', { rooms: { store: roomStore, writer: new ArchiveWriter((rows) => roomStore.add(rows), MAX_ROWS_PER_COMMIT) }, limits });
     // A message to a resource that went away comes round again, the same object, as one to the bare JID.
     const seen = new WeakSet<Element>();
 
@@ -177,7 +181,8 @@ export default defineModule({
       if (purging) return;
       purging = true;
       const cutoff = new Date(Date.now() - ctx.options.retention_days * DAY_MS);
-      purgeExpired(store, cutoff, { stopped: () => stopping })
+      const purge = async () => (await purgeExpired(store, cutoff, { stopped: () => stopping })) + (await purgeExpired(roomStore, cutoff, { stopped: () => stopping }));
+      purge()
         .then((n) => {
           if (n > 0) ctx.log.info({ purged: n, cutoff: cutoff.toISOString() }, 'expired archived messages deleted');
         })

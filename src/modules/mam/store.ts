@@ -1,6 +1,7 @@
-// The message archive in the shared database (tables from migration 0012-mam),
-// dialect-neutral Kysely. Archive order is the row id; clients only ever see
-// the random stanza ids, which are resolved to row ids per query.
+// The message archive in the shared database (tables from migration 0012-mam,
+// and 0014-muc-mam for rooms), dialect-neutral Kysely. Archive order is the row
+// id; clients only ever see the random stanza ids, which are resolved to row
+// ids per query.
 import type { ColumnType, Generated, Kysely, SelectQueryBuilder } from 'kysely';
 import { readInt } from '../../storage/values.ts';
 import type { Preferences } from './prefs.ts';
@@ -9,19 +10,23 @@ type Int64 = ColumnType<number | string, number, number>;
 
 export type Direction = 'in' | 'out';
 
+interface MessageRow {
+  /** bigint on PostgreSQL (arrives as a string), integer on SQLite. */
+  id: Generated<number | string>;
+  domain: string;
+  localpart: string;
+  stanza_id: string;
+  peer: string;
+  peer_resource: string;
+  direction: Direction;
+  stored_at: Int64;
+  xml: string;
+}
+
 export interface MamTables {
-  mam_messages: {
-    /** bigint on PostgreSQL (arrives as a string), integer on SQLite. */
-    id: Generated<number | string>;
-    domain: string;
-    localpart: string;
-    stanza_id: string;
-    peer: string;
-    peer_resource: string;
-    direction: Direction;
-    stored_at: Int64;
-    xml: string;
-  };
+  mam_messages: MessageRow;
+  /** Room archives: the same columns, owned by a room (`domain` the MUC service, `localpart` the room). */
+  muc_mam_messages: MessageRow;
   mam_prefs: {
     domain: string;
     localpart: string;
@@ -31,7 +36,10 @@ export interface MamTables {
   };
 }
 
-/** Whose archive: an account, by its prepared parts. */
+/** The tables of messages: accounts' archives and rooms' archives. */
+export type MessageTable = 'mam_messages' | 'muc_mam_messages';
+
+/** Whose archive: an account (or a room), by its prepared parts. */
 export interface Owner {
   domain: string;
   localpart: string;
@@ -101,16 +109,20 @@ type MessagesQuery = SelectQueryBuilder<MamTables, 'mam_messages', object>;
 
 export class ArchiveStore {
   readonly #db: Kysely<MamTables>;
+  // Both tables have the same columns; naming one of them to the type checker
+  // lets every query below serve either.
+  readonly #table: 'mam_messages';
 
-  constructor(db: Kysely<MamTables>) {
+  constructor(db: Kysely<MamTables>, table: MessageTable = 'mam_messages') {
     this.#db = db;
+    this.#table = table as 'mam_messages';
   }
 
   /** Writes the copies of one message in one statement: committed together when the promise resolves. */
   async add(rows: readonly NewArchived[]): Promise<void> {
     if (rows.length === 0) return;
     await this.#db
-      .insertInto('mam_messages')
+      .insertInto(this.#table)
       .values(
         rows.map((r) => ({
           domain: r.owner.domain,
@@ -131,7 +143,7 @@ export class ArchiveStore {
     const rowIds = await this.resolve(owner, [filter.afterId, filter.beforeId, paging.after, paging.before || undefined, ...(filter.ids ?? [])]);
     const row = (stanzaId: string | undefined) => (stanzaId === undefined ? undefined : rowIds.get(stanzaId)!);
 
-    let base: MessagesQuery = this.#db.selectFrom('mam_messages').where('domain', '=', owner.domain).where('localpart', '=', owner.localpart);
+    let base: MessagesQuery = this.#db.selectFrom(this.#table).where('domain', '=', owner.domain).where('localpart', '=', owner.localpart);
     if (filter.with) {
       base = base.where('peer', '=', filter.with.bare);
       if (filter.with.resource !== '') base = base.where('peer_resource', '=', filter.with.resource);
@@ -170,7 +182,7 @@ export class ArchiveStore {
   async bounds(owner: Owner): Promise<{ first: ArchivePosition; last: ArchivePosition } | undefined> {
     const end = (dir: 'asc' | 'desc') =>
       this.#db
-        .selectFrom('mam_messages')
+        .selectFrom(this.#table)
         .select(['stanza_id', 'stored_at'])
         .where('domain', '=', owner.domain)
         .where('localpart', '=', owner.localpart)
@@ -186,8 +198,8 @@ export class ArchiveStore {
   /** Deletes up to `limit` messages (of any account) archived before `cutoff`, oldest first; returns how many. */
   async purgeBatch(cutoff: Date, limit: number): Promise<number> {
     const r = await this.#db
-      .deleteFrom('mam_messages')
-      .where('id', 'in', (eb) => eb.selectFrom('mam_messages').select('id').where('stored_at', '<', cutoff.getTime()).orderBy('id').limit(limit))
+      .deleteFrom(this.#table)
+      .where('id', 'in', (eb) => eb.selectFrom(this.#table).select('id').where('stored_at', '<', cutoff.getTime()).orderBy('id').limit(limit))
       .executeTakeFirst();
     return Number(r.numDeletedRows);
   }
@@ -218,7 +230,7 @@ export class ArchiveStore {
     const found = new Map<string, number>();
     if (wanted.length === 0) return found;
     const rows = await this.#db
-      .selectFrom('mam_messages')
+      .selectFrom(this.#table)
       .select(['id', 'stanza_id'])
       .where('domain', '=', owner.domain)
       .where('localpart', '=', owner.localpart)

@@ -50,6 +50,7 @@ describe('muc room configuration', () => {
       allowPm: 'anyone',
       maxUsers: 200,
       historyLength: 20,
+      archive: true,
     });
     assert.equal(defaultConfig({ ...LIMITS, maxHistory: 5 }).historyLength, 5);
   });
@@ -71,6 +72,7 @@ describe('muc room configuration', () => {
         [f('allowpm')]: 'moderators',
         [f('maxusers')]: '30',
         [f('historylength')]: '7',
+        [f('enablearchiving')]: '0',
         'muc#roomconfig_unknown_field': 'ignored',
       }),
       DEFAULTS,
@@ -89,6 +91,7 @@ describe('muc room configuration', () => {
       allowPm: 'moderators',
       maxUsers: 30,
       historyLength: 7,
+      archive: false,
     });
     assert.deepEqual(configFeatures(c), ['muc_persistent', 'muc_membersonly', 'muc_passwordprotected', 'muc_moderated', 'muc_hidden', 'muc_nonanonymous']);
     assert.equal(parseConfigForm(form({ 'muc#maxhistoryfetch': '3' }), DEFAULTS, LIMITS).historyLength, 3, "XEP-0045's registered name");
@@ -137,6 +140,9 @@ describe('muc room configuration', () => {
     // What a client sends back unchanged is the same configuration.
     const echoed = parseElement(written.toString().replace('type="form"', 'type="submit"'));
     assert.deepEqual(parseConfigForm(echoed, DEFAULTS, LIMITS), { ...DEFAULTS, name: 'Lobby', password: 'pw', maxUsers: 9 });
+    // Rooms can have archives only when the mam module is loaded: then the form offers the switch.
+    const archived = configForm({ ...DEFAULTS, archive: false }, true).getChildren('field');
+    assert.deepEqual(archived.find((el) => el.attrs.var === f('enablearchiving'))?.getChildren('value').map((v) => v.text), ['0']);
   });
 });
 

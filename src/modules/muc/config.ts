@@ -27,6 +27,8 @@ export interface RoomConfig {
   allowPm: AllowPm;
   maxUsers: number;
   historyLength: number;
+  /** Keep the room's messages in its archive (XEP-0313); only persistent rooms have one. */
+  archive: boolean;
 }
 
 /** What the service allows a room; the form's bounds. */
@@ -51,6 +53,7 @@ export function defaultConfig(limits: ConfigLimits): RoomConfig {
     allowPm: 'anyone',
     maxUsers: limits.maxUsers,
     historyLength: Math.min(20, limits.maxHistory),
+    archive: true,
   };
 }
 
@@ -68,6 +71,8 @@ const F = {
   allowPm: 'muc#roomconfig_allowpm',
   maxUsers: 'muc#roomconfig_maxusers',
   historyLength: 'muc#roomconfig_historylength',
+  // Prosody's name, which clients (Converse, Gajim) know.
+  archive: 'muc#roomconfig_enablearchiving',
 } as const;
 /** XEP-0045's registered name for the history length; read as well as Prosody's, which clients use more. */
 const HISTORY_ALIAS = 'muc#maxhistoryfetch';
@@ -77,8 +82,8 @@ const MAX_SECRET_CHARS = 256;
 
 const bool = (b: boolean) => (b ? '1' : '0');
 
-/** The configuration as the form an owner fills in (§10.2). */
-export function configForm(c: RoomConfig): Element {
+/** The configuration as the form an owner fills in (§10.2); the archiving field only when rooms can have archives. */
+export function configForm(c: RoomConfig, archiving = false): Element {
   const fields: FormField[] = [
     { var: F.name, type: 'text-single', label: 'Room name', values: [c.name] },
     {
@@ -156,6 +161,14 @@ export function configForm(c: RoomConfig): Element {
       values: [String(c.historyLength)],
     },
   ];
+  if (archiving) {
+    fields.push({
+      var: F.archive,
+      type: 'boolean',
+      label: 'Archive messages (persistent rooms), for members to read back',
+      values: [bool(c.archive)],
+    });
+  }
   return formElement('form', NS_ROOMCONFIG, fields);
 }
 
@@ -208,6 +221,7 @@ export function parseConfigForm(form: Element, current: RoomConfig, limits: Conf
   next.moderated = flag(F.moderated) ?? next.moderated;
   next.public = flag(F.public) ?? next.public;
   next.changeSubject = flag(F.changeSubject) ?? next.changeSubject;
+  next.archive = flag(F.archive) ?? next.archive;
   next.whois = choice(F.whois, ['moderators', 'anyone'] as const) ?? next.whois;
   next.allowPm = choice(F.allowPm, ['anyone', 'participants', 'moderators', 'none'] as const) ?? next.allowPm;
   next.maxUsers = count(F.maxUsers, 1, limits.maxUsers) ?? next.maxUsers;

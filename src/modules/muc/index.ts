@@ -4,19 +4,24 @@
 // other. Rooms, occupants, affiliations and roles, the room configuration
 // form, history in memory, private messages passed on through the decision
 // point, mediated invitations, self-ping (XEP-0410). Persistent rooms and
-// their affiliations are stored (migration 0011). Docs: docs/modules/muc.md.
-//
-// Room archives (XEP-0313 on rooms) are not here yet: a room's groupchat
-// messages all pass through MucService.say, the place to write them to an
-// archive (the mam module's store could hold them under the room's JID).
+// their affiliations are stored (migration 0011); when the mam module is
+// loaded, persistent rooms keep an archive of their messages (XEP-0313,
+// migration 0014) in its store. Docs: docs/modules/muc.md.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { defineModule } from '../../core/module.ts';
 import { parseJID, tryParseJID } from '../../xmpp/jid.ts';
+import type { MamService } from '../mam/service.ts';
+import { RoomArchive } from './archive.ts';
 import { MucProtocol } from './protocol.ts';
 import { JoinRate } from './rate.ts';
 import { MucService } from './service.ts';
 import { MucStore, type MucTables } from './store.ts';
+
+/** The service's domain: the configured subdomain, or conference.<host>. Also used by `palisade policy explain`. */
+export function mucDomain(subdomain: string | null | undefined, host: string): string {
+  return parseJID(subdomain ?? `conference.${host}`).domain;
+}
 
 const options = z.strictObject({
   subdomain: z
@@ -59,11 +64,14 @@ const SWEEP_MS = 60_000;
 export default defineModule({
   id: 'muc',
   description: 'Group chat (XEP-0045)',
+  // Room archives use the mam module's store when it is loaded.
+  loadsAfter: ['mam'],
   options,
   async setup(ctx) {
     const opts = ctx.options;
-    const domain = parseJID(opts.subdomain ?? `conference.${ctx.host}`).domain;
+    const domain = mucDomain(opts.subdomain, ctx.host);
     const rate = new JoinRate(opts.joins_per_minute, opts.join_burst);
+    const mam = ctx.useIfLoaded<MamService>('mam');
     const service = new MucService({
       domain,
       store: new MucStore(ctx.storage.db as unknown as Kysely<MucTables>, domain),
@@ -78,6 +86,7 @@ export default defineModule({
       rate,
       send: (stanza) => ctx.send(stanza),
       relay: (stanza, sender) => ctx.relay(stanza, sender),
+      archive: mam ? new RoomArchive(mam, ctx.log) : undefined,
     });
     await service.load();
     const protocol = new MucProtocol(service, opts.name);

@@ -1,13 +1,15 @@
 // What the MUC component does with each stanza addressed to it (XEP-0045),
 // after the router has accepted, classified and decided it: the service's own
 // address answers disco and ping; a room answers disco, ping, muc#admin and
-// muc#owner, takes groupchat messages and mediated invitations; room/nick
+// muc#owner and archive queries (XEP-0313), takes groupchat messages and
+// mediated invitations; room/nick
 // takes join/leave/nick presence, private messages and self-pings (XEP-0410).
 import type { RouteContext } from '../../core/module.ts';
 import { x, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import { JidError, parseJID, type JID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
+import { stripIdsClaiming } from '../mam/archiving.ts';
 import { configFeatures, configForm, NS_ROOMCONFIG, parseConfigForm } from './config.ts';
 import { prepareNick } from './nick.ts';
 import type { HistoryRequest, Occupant, Room } from './room.ts';
@@ -149,6 +151,8 @@ export class MucProtocol {
     const message = stanza.clone();
     message.attrs.from = `${room.jid.bareString()}/${sender.nick.display}`;
     delete message.attrs.to;
+    // XEP-0359 §5: only the room says under which id it keeps a message.
+    stripIdsClaiming(message, room.jid.bareString());
     const subject = stanza.getChild('subject');
     if (subject && !stanza.getChild('body')) {
       if (!mayChangeSubject(sender.role, room.config.changeSubject)) throw new StanzaError('forbidden', 'Only moderators may change the subject of this room.');
@@ -228,6 +232,18 @@ export class MucProtocol {
     const payload = iq.elements[0]!;
     const type = iq.attrs.type;
     const key = `${type} ${payload.ns} ${payload.name}`;
+    const archive = this.service.archive;
+    if (archive && payload.ns === NS.mam) {
+      switch (key) {
+        case `get ${NS.mam} query`:
+          return this.reply(iq, route, archive.form(room, route.from));
+        case `set ${NS.mam} query`:
+          // The results go out before the iq result with <fin/> (XEP-0313 §4.2).
+          return this.reply(iq, route, await archive.query(room, payload, route.from, (m) => this.service.send(m)));
+        case `get ${NS.mam} metadata`:
+          return this.reply(iq, route, await archive.metadata(room, route.from));
+      }
+    }
     switch (key) {
       case `get ${NS.discoInfo} query`:
         noNode(payload);
@@ -245,7 +261,7 @@ export class MucProtocol {
         return this.reply(iq, route);
       case `get ${NS_MUC_OWNER} query`:
         this.requireOwner(room, route.from);
-        return this.reply(iq, route, x('query', { xmlns: NS_MUC_OWNER }, configForm(room.config)));
+        return this.reply(iq, route, x('query', { xmlns: NS_MUC_OWNER }, configForm(room.config, this.service.archive !== undefined)));
       case `set ${NS_MUC_OWNER} query`:
         this.requireOwner(room, route.from);
         await this.owner(room, payload);
@@ -277,6 +293,8 @@ export class MucProtocol {
       }),
     );
     const features = [NS_MUC, NS.discoInfo, NS.discoItems, NS.ping, NS_SELF_PING_OPTIMIZATION, NS_DIRECT_INVITE, ...configFeatures(room.config)];
+    // XEP-0313 §6.2: a room that archives says so, and that it marks messages with its ids.
+    if (this.service.archives(room)) features.push(NS.mam, `${NS.mam}#extended`, NS.stanzaId);
     for (const f of features.sort()) query.c('feature', { var: f });
     if (room.config.description) {
       // XEP-0045 §15.5.4: muc#roominfo carries the description for room browsers.

@@ -9,6 +9,7 @@ import type { Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import { jid, type JID } from '../../xmpp/jid.ts';
 import { KeyedQueue } from '../offline/queue.ts';
+import type { RoomArchive } from './archive.ts';
 import { defaultConfig, type ConfigLimits, type RoomConfig } from './config.ts';
 import type { Nick } from './nick.ts';
 import type { JoinRate } from './rate.ts';
@@ -32,6 +33,8 @@ export interface MucDeps {
   send(stanza: Element): Promise<void>;
   /** Passes a stanza on for a user (private messages, invitations): decided as that user's. */
   relay(stanza: Element, sender: JID): Promise<Verdict>;
+  /** Room archives, when the mam module is loaded. */
+  archive?: RoomArchive;
 }
 
 export interface JoinRequest {
@@ -73,9 +76,20 @@ export class MucService {
     return this.deps.limits;
   }
 
+  get archive(): RoomArchive | undefined {
+    return this.deps.archive;
+  }
+
+  /** Whether the room's messages go to its archive now. */
+  archives(room: Room): boolean {
+    return this.deps.archive?.keeps(room) ?? false;
+  }
+
   async load(): Promise<void> {
     for (const stored of await this.deps.store.loadRooms()) {
-      const room = new Room(jid(stored.room, this.deps.domain), stored.creator, stored.config, false, stored.createdAt);
+      // Fields added since the room was stored take their defaults.
+      const config = { ...defaultConfig(this.deps.limits), ...stored.config };
+      const room = new Room(jid(stored.room, this.deps.domain), stored.creator, config, false, stored.createdAt);
       room.subject = stored.subject;
       for (const [bare, a] of stored.affiliations) room.setAffiliation(bare, a);
       this.rooms.set(stored.room, room);
@@ -108,6 +122,8 @@ export class MucService {
     room.occupants.set(req.nick.key, occupant);
     const codes: number[] = [];
     if (room.config.whois === 'anyone') codes.push(STATUS.nonAnonymous);
+    // §7.2.12: the newcomer is told that what is said here is kept.
+    if (this.archives(room)) codes.push(STATUS.logged);
     if (created) codes.push(STATUS.created);
     if (req.nick.display !== req.requested) codes.push(STATUS.nickModified);
     for (const other of room.occupants.values()) {
@@ -231,8 +247,13 @@ export class MucService {
     await this.broadcast(room, message);
   }
 
-  /** A groupchat message from an occupant: to everyone in the room (the sender too, §7.4), and into the history. */
+  /**
+   * A groupchat message from an occupant: into the room's archive (which adds
+   * the room's stanza id; committed first), to everyone in the room (the
+   * sender too, §7.4), and into the history.
+   */
   async say(room: Room, message: Element): Promise<void> {
+    await this.deps.archive?.record(room, message);
     if (message.getChild('body')) room.record(message, new Date());
     await this.broadcast(room, message);
   }
@@ -314,6 +335,8 @@ export class MucService {
   /** §10.2: a submitted configuration, stored first when the room is (or was) persistent, then announced. */
   async configure(room: Room, next: RoomConfig): Promise<void> {
     const before = room.config;
+    const wasArchived = this.archives(room);
+    // A room that stops being persistent loses its stored state, archive included (cascade).
     if (next.persistent) await this.deps.store.saveRoom(this.stored(room, next));
     else if (before.persistent) await this.deps.store.deleteRoom(room.jid.local);
     const wasLocked = room.locked;
@@ -328,6 +351,7 @@ export class MucService {
     if (!wasLocked) {
       const codes: number[] = [STATUS.configChanged];
       if (next.whois !== before.whois) codes.push(next.whois === 'anyone' ? STATUS.nowNonAnonymous : STATUS.nowSemiAnonymous);
+      if (this.archives(room) !== wasArchived) codes.push(wasArchived ? STATUS.notLogged : STATUS.logged);
       for (const o of room.occupants.values()) await this.deps.send(statusMessage(room, o.jid.toString(), codes));
     }
     this.vanishIfEmpty(room);

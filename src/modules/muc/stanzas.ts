@@ -16,6 +16,8 @@ export const STATUS = {
   nonAnonymous: 100,
   configChanged: 104,
   self: 110,
+  logged: 170,
+  notLogged: 171,
   nowNonAnonymous: 172,
   nowSemiAnonymous: 173,
   created: 201,
