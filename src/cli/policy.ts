@@ -4,7 +4,7 @@
 //
 //   palisade policy check [FILE] [--config FILE]
 //   palisade policy reload [--config FILE] [--timeout SECONDS]
-//   palisade policy explain --from JID [--to JID] [--feature F] [--action A] [--at ISO-TIME]
+//   palisade policy explain --from JID [--to JID] [--feature F] [--action A] [--at ISO-TIME] [--body TEXT]
 //                           [--ip ADDR] [--relation contact|none] [--e2ee none|omemo|openpgp] [--config FILE]
 //   palisade policy default
 import { existsSync, mkdirSync } from 'node:fs';
@@ -15,13 +15,14 @@ import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { openStorage, resolveStorageConfig } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
 import { SignedAuditLog, loadOrCreateAuditKey } from '../policy/audit-log.ts';
-import { FACT_BODY, FACT_E2EE, featureFact } from '../policy/compile.ts';
+import { FACT_BODY, FACT_E2EE, OBLIGATION_ALERT, OBLIGATION_REDACT, featureFact } from '../policy/compile.ts';
+import { MAX_SCAN_CHARS } from '../policy/detectors.ts';
 import { compilePolicy } from '../policy/engine.ts';
 import { GroupStore } from '../policy/groups.ts';
 import { BUILTIN_POLICY, loadPolicy, policyPath } from '../policy/load.ts';
 import { NAMED_FEATURES } from '../policy/schema.ts';
 import { writeReloadRequest, waitForReloadResult } from '../policy/reload-request.ts';
-import type { PeerScope, PolicyRequest } from '../policy/types.ts';
+import type { Obligation, PeerScope, PolicyRequest } from '../policy/types.ts';
 import { JidError, parseJID, type JID } from '../xmpp/jid.ts';
 import { mucDomain } from '../modules/muc/index.ts';
 import type { Config } from '../config/schema.ts';
@@ -130,6 +131,7 @@ export function registerPolicyCommands(program: Command): void {
     .option('--ip <address>', 'the client address')
     .option('--relation <relation>', 'roster relation of the peer: contact or none (what the roster module would say)', 'unknown')
     .option('--e2ee <payload>', 'for a message with a body: none, omemo or openpgp', 'none')
+    .option('--body <text>', "the message's body, for content rules (which detector matches)")
     .option('--json', 'print the explanation as JSON')
     .option(...CONFIG_OPTION)
     .action(async (opts: ExplainOptions) => {
@@ -157,10 +159,12 @@ export function registerPolicyCommands(program: Command): void {
           out.push(`  #${step.index + 1} ${step.rule}: ${step.matched ? 'MATCH' : 'no match'}`);
           for (const c of step.checks) out.push(`      ${c.ok ? 'yes' : 'NO '}  ${c.label}: ${c.observed}`);
           if (step.e2ee) out.push(`      ${step.e2ee}`);
+          if (step.content) out.push(`      ${step.content}`);
         }
         const v = e.verdict;
         const by = v.rule === 'default' ? 'the default (no rule matched)' : `rule '${v.rule}'`;
         out.push(`decision: ${v.decision.toUpperCase()} by ${by}${v.decision === 'deny' ? ` — ${v.condition}: ${v.text}` : ''}`);
+        for (const o of v.obligations ?? []) out.push(`  then: ${obligationText(o)}`);
         if (e.notReached > 0) out.push(`(${e.notReached} later rule${e.notReached === 1 ? '' : 's'} not evaluated: the first match wins)`);
         out.push("(rules of modules, such as a user's block list, are asked before these and are not shown)");
         process.stdout.write(out.join('\n') + '\n');
@@ -184,6 +188,7 @@ interface ExplainOptions {
   ip?: string;
   relation: string;
   e2ee: string;
+  body?: string;
   json?: boolean;
   config?: string;
 }
@@ -232,6 +237,7 @@ export function explainRequest(
   if (action === 'stanza.message') {
     req.facts![FACT_BODY] = true;
     req.facts![FACT_E2EE] = opts.e2ee;
+    if (opts.body !== undefined) req.content = { parts: [{ part: 'body', text: opts.body }], truncated: opts.body.length > MAX_SCAN_CHARS };
   }
   return req;
 }
@@ -243,6 +249,15 @@ function cliJid(text: string, domain: string, option: string): JID {
     if (err instanceof JidError) cliFail(1, `palisade: ${option} ${text}: ${err.reason}`);
     throw err;
   }
+}
+
+function obligationText(o: Obligation): string {
+  if (o.kind === OBLIGATION_REDACT) {
+    const parts = o.parts as { part: string; text: string }[];
+    return `redact (${(o.rules as { rule: string; detectors: string[] }[]).map((r) => `${r.rule}: ${r.detectors.join(', ')}`).join('; ')}) → ${parts.map((p) => `${p.part}: ${JSON.stringify(p.text)}`).join(', ')}`;
+  }
+  if (o.kind === OBLIGATION_ALERT) return `alert (${String(o.rule)}: ${(o.detectors as string[]).join(', ')}), delivered unchanged`;
+  return o.kind;
 }
 
 function list(items: readonly string[]): string {

@@ -8,6 +8,7 @@ import { NS } from '../xmpp/ns.ts';
 import { StanzaError, errorReply, mayBounce, type StreamErrorCondition } from '../xmpp/errors.ts';
 import { JID, JidError, parseJID } from '../xmpp/jid.ts';
 import type { DecisionPoint } from '../policy/decision-point.ts';
+import { applyObligations } from '../policy/obligations.ts';
 import type { PeerScope, PolicyRequest, Verdict } from '../policy/types.ts';
 import type { ClientSession } from './session.ts';
 import type { SessionRegistry } from './sessions.ts';
@@ -141,6 +142,7 @@ export class Router {
       const error = new StanzaError(verdict.condition ?? 'policy-violation', verdict.text ?? 'Refused by policy.', { appCondition: verdict.appCondition });
       return this.bounce(stanza, error, session);
     }
+    applyObligations(stanza, verdict);
     await this.dispatch(kind, stanza, { from: session.jid, to, target, origin: session, verdict });
   }
 
@@ -157,6 +159,7 @@ export class Router {
     const request = await this.classify(kind, stanza, from, to, target, undefined);
     const verdict = await this.deps.policy.decide(request);
     if (verdict.decision === 'deny') return;
+    applyObligations(stanza, verdict);
     await this.dispatch(kind, stanza, { from, to, target, origin: undefined, verdict });
   }
 
@@ -173,7 +176,10 @@ export class Router {
     const target = this.targetOf(to);
     const request = await this.classify(kind, stanza, sender, to, target, undefined);
     const verdict = await this.deps.policy.decide(request);
-    if (verdict.decision === 'allow') await this.dispatch(kind, stanza, { from, to, target, origin: undefined, verdict });
+    if (verdict.decision === 'allow') {
+      applyObligations(stanza, verdict);
+      await this.dispatch(kind, stanza, { from, to, target, origin: undefined, verdict });
+    }
     return verdict;
   }
 

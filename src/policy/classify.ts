@@ -4,10 +4,12 @@
 // from the payload: whether a message has a body and carries an end-to-end
 // encrypted payload, and the named features (voice, video, p2p file transfer,
 // invitations, whiteboard, remote control, upload, external contacts,
-// presence visibility) that rules name. It decides nothing.
+// presence visibility) that rules name; and the readable text of a message
+// (body, subject, XHTML-IM) for content rules. It decides nothing.
 import type { Element } from '../xmpp/element.ts';
 import type { Classifier } from '../core/router.ts';
 import { FACT_BODY, FACT_E2EE, bareOf, featureFact } from './compile.ts';
+import { MAX_SCAN_CHARS, type ContentPart } from './detectors.ts';
 import type { PolicyRequest } from './types.ts';
 
 // Namespaces the policy recognises (candidates for xmpp/ns.ts when a module speaks them).
@@ -30,6 +32,7 @@ export const POLICY_NS = {
   mucUser: 'http://jabber.org/protocol/muc#user',
   sxe: 'urn:xmpp:sxe:0',
   swb: 'http://jabber.org/protocol/swb',
+  xhtmlIm: 'http://jabber.org/protocol/xhtml-im',
 } as const;
 
 export interface PolicyView {
@@ -68,6 +71,7 @@ export function classifyPayload(req: PolicyRequest, stanza: Element): void {
     }
     facts[FACT_BODY] = body;
     facts[FACT_E2EE] = e2ee;
+    req.content = messageContent(stanza);
   } else if (stanza.name === 'iq') {
     const payload = stanza.elements[0];
     if (!payload) return;
@@ -88,6 +92,47 @@ export function classifyPayload(req: PolicyRequest, stanza: Element): void {
     if ((type === 'subscribe' || type === 'subscribed') && scope === 'remote') set('external-contacts');
     if ((type === undefined || type === 'unavailable') && peerIsUser) set('presence-visibility');
   }
+}
+
+/**
+ * The elements of a message whose text content rules read, in document order:
+ * every <body/> and <subject/> (all languages) and the XHTML-IM <html/>. The
+ * redaction obligation (obligations.ts) walks the same list.
+ */
+export function contentElements(stanza: Element): Element[] {
+  return stanza.elements.filter(
+    (c) => ((c.name === 'body' || c.name === 'subject') && c.ns === 'jabber:client') || (c.name === 'html' && c.ns === POLICY_NS.xhtmlIm),
+  );
+}
+
+/** The message's readable text; beyond MAX_SCAN_CHARS in all only the fact that it was too long. */
+export function messageContent(stanza: Element): { parts: ContentPart[]; truncated: boolean } {
+  const parts: ContentPart[] = [];
+  let total = 0;
+  for (const el of contentElements(stanza)) {
+    const text = el.name === 'html' ? deepText(el, MAX_SCAN_CHARS - total + 1) : el.text;
+    total += text.length;
+    if (total > MAX_SCAN_CHARS) return { parts: [], truncated: true };
+    parts.push({ part: el.name === 'html' ? 'xhtml' : (el.name as 'body' | 'subject'), text });
+  }
+  return { parts, truncated: false };
+}
+
+/** All text under an element, words of adjacent elements kept apart; stops once past `max` characters. */
+function deepText(el: Element, max: number): string {
+  let out = '';
+  const walk = (e: Element): void => {
+    for (const c of e.children) {
+      if (out.length > max) return;
+      if (typeof c === 'string') out += c;
+      else {
+        out += ' ';
+        walk(c);
+      }
+    }
+  };
+  walk(el);
+  return out;
 }
 
 /** Jingle content or a call proposal: audio → voice, video → video, a file offer → p2p-file-transfer. */

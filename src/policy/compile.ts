@@ -5,16 +5,35 @@
 // each rule did or did not apply.
 import type { StanzaErrorCondition } from '../xmpp/errors.ts';
 import { tryParseJID } from '../xmpp/jid.ts';
+import {
+  BUILTIN_DETECTORS,
+  MAX_SCAN_CHARS,
+  customDetector,
+  findCardNumbers,
+  findIbans,
+  redact,
+  scanCustom,
+  type CustomDetector,
+  type Detector,
+  type Finding,
+} from './detectors.ts';
 import { cachedIp, inCidr, parseCidr, type Cidr } from './ip.ts';
 import type { LoadedPolicy } from './load.ts';
-import type { GroupSpec, PeerSpec, PolicyRuleSpec, WindowRef } from './schema.ts';
+import type { ContentSpec, GroupSpec, PeerSpec, PolicyRuleSpec, WindowRef } from './schema.ts';
 import { compileWindow, inWindow, type CompiledWindow } from './time.ts';
-import type { PolicyRequest, PolicyRules, Verdict } from './types.ts';
+import type { Obligation, PolicyRequest, PolicyRules, Verdict } from './types.ts';
 
 export const E2EE_REQUIRED_TEXT =
   'This conversation must be end-to-end encrypted (OMEMO or OpenPGP); the unencrypted message was not delivered.';
 export const E2EE_FORBIDDEN_TEXT =
   'End-to-end encrypted messages are not allowed here (messages must stay readable for the archive); the message was not delivered.';
+
+export const CONTENT_TOO_LONG_TEXT = `The message is too long to be checked by the content rules (more than ${MAX_SCAN_CHARS} characters of text); it was not delivered.`;
+export const CONTENT_UNCHECKED_TEXT = 'The message could not be checked by the content rules in time; it was not delivered.';
+
+/** Obligations a content rule puts on an allowed message; the router carries them out (obligations.ts). */
+export const OBLIGATION_REDACT = 'content.redact';
+export const OBLIGATION_ALERT = 'content.alert';
 
 /** The facts the policy classifier (classify.ts) sets on message requests. */
 export const FACT_BODY = 'body';
@@ -38,6 +57,8 @@ interface CompiledRule {
   readonly e2ee: 'required' | 'forbidden' | undefined;
   readonly actions: ActionMatcher;
   readonly selectors: readonly Selector[];
+  /** A content rule: it applies only when a detector finds something, and only block ends the evaluation. */
+  readonly content: ContentSpec | undefined;
 }
 
 export interface ExplainStep {
@@ -48,6 +69,8 @@ export interface ExplainStep {
   checks: { ok: boolean; label: string; observed: string }[];
   /** For a matching allow rule with e2ee: whether the message met it. */
   e2ee?: string;
+  /** For a content rule whose selectors matched: what the detectors found, and what follows. */
+  content?: string;
 }
 
 export interface Explanation {
@@ -74,6 +97,8 @@ export class CompiledPolicy implements PolicyRules {
   private readonly fileGroups: readonly FileGroup[];
   private readonly dbMembers: ReadonlyMap<string, readonly string[]>;
   private readonly groupCache = new Map<string, readonly string[]>();
+  private readonly detectors: ReadonlyMap<string, Detector>;
+  private readonly customs: readonly CustomDetector[];
 
   constructor(loaded: LoadedPolicy, opts: CompileOptions) {
     const doc = loaded.doc;
@@ -81,6 +106,8 @@ export class CompiledPolicy implements PolicyRules {
     this.name = loaded.builtin ? 'built-in policy' : `policy ${loaded.source}`;
     const windows = new Map(Object.entries(doc.time_windows).map(([n, w]) => [n, compileWindow(n, w, doc.time_zone)]));
     const windowOf = (ref: WindowRef): CompiledWindow => (typeof ref === 'string' ? windows.get(ref)! : compileWindow('inline', ref, doc.time_zone));
+    this.customs = Object.entries(doc.detectors).map(([n, d]) => customDetector(n, d));
+    this.detectors = new Map([...BUILTIN_DETECTORS, ...this.customs].map((d) => [d.name, d]));
     this.rules = doc.rules.map((r, i) => compileRule(r, i, opts.domain, windowOf));
     this.ruleCount = this.rules.length;
     this.defaultVerdict = {
@@ -94,16 +121,24 @@ export class CompiledPolicy implements PolicyRules {
 
   evaluate(req: PolicyRequest): Verdict {
     const candidates = this.candidates(req.action);
+    let scan: ContentScan | undefined;
     for (let i = 0; i < candidates.length; i++) {
       const rule = candidates[i]!;
-      if (matches(rule, req)) return verdictOf(rule, req);
+      if (!matches(rule, req)) continue;
+      if (rule.content) {
+        const block = (scan ??= new ContentScan(this.detectors, this.customs, req)).apply(rule, rule.content);
+        if (block) return block;
+        continue;
+      }
+      return withObligations(verdictOf(rule, req), scan);
     }
-    return this.defaultVerdictFor();
+    return withObligations(this.defaultVerdictFor(), scan);
   }
 
   /** The same decision as evaluate(), with the reasons, for `palisade policy explain`. */
   explain(req: PolicyRequest): Explanation {
     const steps: ExplainStep[] = [];
+    let scan: ContentScan | undefined;
     for (const rule of this.rules) {
       const actionOk = rule.actions.test(req.action);
       const checks = [{ ok: actionOk, label: `action ${rule.actions.label}`, observed: req.action }];
@@ -111,13 +146,21 @@ export class CompiledPolicy implements PolicyRules {
       const matched = checks.every((c) => c.ok);
       const step: ExplainStep = { index: rule.index, rule: rule.name, matched, checks };
       steps.push(step);
+      if (matched && rule.content) {
+        scan ??= new ContentScan(this.detectors, this.customs, req);
+        const block = scan.apply(rule, rule.content);
+        step.content = scan.describe(rule, rule.content, block);
+        step.matched = scan.lastFound.length > 0;
+        if (block) return { verdict: block, steps, notReached: this.rules.length - rule.index - 1 };
+        continue;
+      }
       if (matched) {
-        const verdict = verdictOf(rule, req);
+        const verdict = withObligations(verdictOf(rule, req), scan);
         if (rule.e2ee) step.e2ee = e2eeNote(rule.e2ee, req, verdict);
         return { verdict, steps, notReached: this.rules.length - rule.index - 1 };
       }
     }
-    return { verdict: this.defaultVerdictFor(), steps, notReached: 0 };
+    return { verdict: withObligations(this.defaultVerdictFor(), scan), steps, notReached: 0 };
   }
 
   /** Groups of a bare JID: the database's and the policy file's (members, domains, patterns). */
@@ -181,6 +224,114 @@ function verdictOf(rule: CompiledRule, req: PolicyRequest): Verdict {
   return { decision: 'allow', rule: rule.name };
 }
 
+/** An allowed message carries what the content rules before the deciding rule asked for; a refused one needs nothing. */
+function withObligations(verdict: Verdict, scan: ContentScan | undefined): Verdict {
+  if (verdict.decision === 'deny' || scan === undefined) return verdict;
+  const obligations = scan.obligations();
+  return obligations.length === 0 ? verdict : { ...verdict, obligations };
+}
+
+type Scanned = Finding[][] | 'too-long' | 'timeout';
+
+/**
+ * The detectors over one message, each run at most once (several content rules
+ * may name the same detector), and what the content rules that found something
+ * ask for.
+ */
+class ContentScan {
+  /** The detectors the last apply() found something with (explain). */
+  lastFound: string[] = [];
+  private readonly found = new Map<string, Scanned>();
+  private readonly redactions: { part: number; start: number; end: number; replacement: string }[] = [];
+  private readonly redactedBy: { rule: string; detectors: string[] }[] = [];
+  private readonly alerts: { rule: string; detectors: string[]; unchecked?: string }[] = [];
+  private readonly detectors: ReadonlyMap<string, Detector>;
+  private readonly customs: readonly CustomDetector[];
+  private readonly req: PolicyRequest;
+
+  constructor(detectors: ReadonlyMap<string, Detector>, customs: readonly CustomDetector[], req: PolicyRequest) {
+    this.detectors = detectors;
+    this.customs = customs;
+    this.req = req;
+  }
+
+  /** Runs a content rule: a deny verdict when it blocks, otherwise undefined (its redaction or alert is remembered). */
+  apply(rule: CompiledRule, spec: ContentSpec): Verdict | undefined {
+    this.lastFound = [];
+    let unchecked: 'too-long' | 'timeout' | undefined;
+    for (const name of spec.detectors) {
+      const r = this.scan(name);
+      if (r === 'too-long' || r === 'timeout') unchecked = r;
+      if (typeof r === 'string' || r.some((p) => p.length > 0)) this.lastFound.push(name);
+    }
+    const detectors = this.lastFound;
+    if (detectors.length === 0) return undefined;
+    if (spec.action === 'block' || (spec.action === 'redact' && unchecked)) {
+      // What can't be read can't be redacted either: fail closed.
+      const text = unchecked === 'too-long' ? CONTENT_TOO_LONG_TEXT : unchecked === 'timeout' ? CONTENT_UNCHECKED_TEXT : rule.text;
+      return {
+        decision: 'deny',
+        rule: rule.name,
+        condition: rule.condition,
+        text,
+        details: { content_action: spec.action, detectors, ...(unchecked ? { unchecked } : {}) },
+      };
+    }
+    if (spec.action === 'alert') {
+      this.alerts.push({ rule: rule.name, detectors, ...(unchecked ? { unchecked } : {}) });
+      return undefined;
+    }
+    for (const name of detectors) {
+      const replacement = this.detectors.get(name)!.replacement;
+      (this.found.get(name) as Finding[][]).forEach((spans, part) => {
+        for (const f of spans) this.redactions.push({ part, start: f.start, end: f.end, replacement });
+      });
+    }
+    this.redactedBy.push({ rule: rule.name, detectors });
+    return undefined;
+  }
+
+  obligations(): Obligation[] {
+    const out: Obligation[] = [];
+    if (this.redactedBy.length > 0) {
+      const parts = this.req.content!.parts.flatMap((p, index) => {
+        const spans = this.redactions.filter((r) => r.part === index);
+        return spans.length === 0 ? [] : [{ index, part: p.part, text: redact(p.text, spans) }];
+      });
+      out.push({ kind: OBLIGATION_REDACT, rules: this.redactedBy, parts });
+    }
+    for (const a of this.alerts) out.push({ kind: OBLIGATION_ALERT, ...a });
+    return out;
+  }
+
+  describe(rule: CompiledRule, spec: ContentSpec, block: Verdict | undefined): string {
+    const label = `content [${spec.detectors.join(', ')}] ${spec.action}`;
+    if (this.lastFound.length === 0) return `${label}: nothing found; the rule does not apply, evaluation goes on`;
+    const unchecked = spec.detectors.map((d) => this.found.get(d)).find((r) => typeof r === 'string');
+    const what = unchecked ? `the text could not be checked (${unchecked})` : `found ${this.lastFound.join(', ')}`;
+    if (block) return `${label}: ${what} → refused`;
+    return `${label}: ${what} → ${spec.action === 'redact' ? 'redacted before delivery and archiving' : 'delivered, alert in the audit log'}; evaluation goes on (rule '${rule.name}')`;
+  }
+
+  private scan(name: string): Scanned {
+    let r = this.found.get(name);
+    if (r !== undefined) return r;
+    const content = this.req.content;
+    if (content?.truncated) r = 'too-long';
+    else if (!content) r = [];
+    else if (name === 'card-number') r = content.parts.map((p) => findCardNumbers(p.text));
+    else if (name === 'iban') r = content.parts.map((p) => findIbans(p.text));
+    else {
+      // The custom patterns run together, under one time limit.
+      const all = scanCustom(this.customs, content.parts.map((p) => p.text));
+      this.customs.forEach((d, i) => this.found.set(d.name, all === 'timeout' ? 'timeout' : all[i]!));
+      return this.found.get(name)!;
+    }
+    this.found.set(name, r);
+    return r;
+  }
+}
+
 function e2eeNote(mode: 'required' | 'forbidden', req: PolicyRequest, verdict: Verdict): string {
   if (req.action !== 'stanza.message') return `e2ee ${mode}: applies to messages only`;
   const payload = String(req.facts?.[FACT_E2EE] ?? 'none');
@@ -218,13 +369,20 @@ function compileRule(r: PolicyRuleSpec, index: number, serverDomain: string, win
   return {
     index,
     name: r.name,
-    decision: r.decision,
+    // A content rule's only decision is its block (load.ts requires decision on every other rule).
+    decision: r.decision ?? 'deny',
     condition: r.condition ?? 'policy-violation',
-    text: r.text ?? (r.decision === 'deny' ? `Refused by the organisation's policy (rule '${r.name}').` : ''),
+    text: r.text ?? defaultText(r),
     e2ee,
     actions: compileActions(r.action),
     selectors,
+    content: r.content,
   };
+}
+
+function defaultText(r: PolicyRuleSpec): string {
+  if (r.content) return `The message was not delivered: it contains content the organisation's policy does not allow to be sent here (${r.content.detectors.join(', ')}; rule '${r.name}').`;
+  return r.decision === 'deny' ? `Refused by the organisation's policy (rule '${r.name}').` : '';
 }
 
 function subjectSelectors(s: NonNullable<PolicyRuleSpec['subject']>, serverDomain: string): Selector[] {

@@ -1,7 +1,9 @@
 // The single policy decision point. Every routed stanza, login and bind passes
 // through decide(); a throw or a timeout means deny (fail closed), and every
-// deny is written to the audit log.
+// deny is written to the audit log, as is every content rule's redaction or
+// alert on an allowed message (never the content itself).
 import type { Logger } from 'pino';
+import { OBLIGATION_ALERT, OBLIGATION_REDACT } from './compile.ts';
 import type { ModuleRule, PolicyRequest, PolicyRules, Verdict } from './types.ts';
 
 export interface AuditSink {
@@ -57,6 +59,7 @@ export class DecisionPoint {
       };
     }
     if (verdict.decision === 'deny' && verdict.audit !== false) this.recordDeny(req, verdict);
+    if (verdict.decision === 'allow' && verdict.obligations) this.recordContent(req, verdict);
     return verdict;
   }
 
@@ -82,9 +85,41 @@ export class DecisionPoint {
           condition: verdict.condition,
           target: req.resource?.jid,
           feature: req.feature,
+          ...verdict.details,
         },
       })
       .catch((err: unknown) => this.log.error({ err }, 'audit append failed'));
+  }
+
+  /** Redactions and alerts of content rules: which rule and detectors, where to; not what was found. */
+  private recordContent(req: PolicyRequest, verdict: Verdict): void {
+    const actor = req.subject.jid ?? `ip:${req.subject.ip ?? 'unknown'}`;
+    const base = { target: req.resource?.jid, feature: req.feature, decided_by: verdict.rule };
+    for (const o of verdict.obligations!) {
+      let entry: Parameters<AuditSink['append']>[0];
+      if (o.kind === OBLIGATION_REDACT) {
+        const rules = o.rules as { rule: string; detectors: string[] }[];
+        const detectors = [...new Set(rules.flatMap((r) => r.detectors))];
+        entry = {
+          actor,
+          action: req.action,
+          decision: 'allow',
+          reason: `content redacted (${detectors.join(', ')}) before delivery`,
+          details: { ...base, content_action: 'redact', severity: 'notice', rules: rules.map((r) => r.rule), detectors },
+        };
+      } else if (o.kind === OBLIGATION_ALERT) {
+        const detectors = o.detectors as string[];
+        this.log.warn({ actor, rule: o.rule, detectors, target: req.resource?.jid }, 'content rule alert: message delivered');
+        entry = {
+          actor,
+          action: req.action,
+          decision: 'allow',
+          reason: `content alert (${detectors.join(', ')}); delivered unchanged`,
+          details: { ...base, content_action: 'alert', severity: 'alert', rule: o.rule, detectors, ...(o.unchecked ? { unchecked: o.unchecked } : {}) },
+        };
+      } else continue;
+      this.audit.append(entry).catch((err: unknown) => this.log.error({ err }, 'audit append failed'));
+    }
   }
 }
 

@@ -9,6 +9,7 @@ import type { z } from 'zod';
 import { ConfigError, formatPath, issuesFromZod, type ConfigIssue } from '../config/errors.ts';
 import { parseYaml, type LoadedConfig } from '../config/load.ts';
 import { closest } from '../config/suggest.ts';
+import { BUILTIN_DETECTORS } from './detectors.ts';
 import { PolicyFileSchema, type PeerSpec, type PolicyFile, type PolicyRuleSpec } from './schema.ts';
 
 /**
@@ -134,6 +135,13 @@ function crossCheck(doc: PolicyFile, opts: PolicyLoadOptions): ConfigIssue[] {
   const fileGroups = Object.keys(doc.groups);
   const knownGroups = [...new Set([...fileGroups, ...(opts.dbGroups ?? [])])];
   const windows = Object.keys(doc.time_windows);
+  const builtinDetectors = BUILTIN_DETECTORS.map((d) => d.name);
+  const detectors = [...builtinDetectors, ...Object.keys(doc.detectors)];
+  for (const name of Object.keys(doc.detectors)) {
+    if (builtinDetectors.includes(name)) {
+      issues.push({ path: formatPath(['detectors', name]), message: `'${name}' is a built-in detector`, hint: 'give your own detector another name' });
+    }
+  }
 
   const checkGroups = (names: readonly string[] | undefined, at: PropertyKey[]) => {
     names?.forEach((g, i) => {
@@ -177,6 +185,26 @@ function crossCheck(doc: PolicyFile, opts: PolicyLoadOptions): ConfigIssue[] {
     if (r.during !== undefined && r.outside !== undefined) {
       issues.push({ path: formatPath([...at, 'outside']), message: 'a rule takes during or outside, not both', hint: 'split it into two rules' });
     }
+    if (r.content) {
+      r.content.detectors.forEach((d, j) => {
+        if (detectors.includes(d)) return;
+        const near = closest(d, detectors);
+        issues.push({
+          path: formatPath([...at, 'content', 'detectors', j]),
+          message: `no detector '${d}' is defined`,
+          hint: near ? `did you mean '${near}'?` : `built-in detectors: ${builtinDetectors.join(', ')}; define others under detectors:`,
+        });
+      });
+      if (r.decision !== undefined) {
+        issues.push({ path: formatPath([...at, 'decision']), message: 'a content rule decides by its content.action (block, redact or alert), not by decision', hint: 'remove decision; put the allow or deny rule for these messages after it' });
+      }
+      if (r.e2ee !== undefined) issues.push({ path: formatPath([...at, 'e2ee']), message: 'e2ee does not apply to a content rule', hint: 'put it on the allow rule for these messages' });
+      if (r.content.action !== 'block' && r.condition !== undefined) {
+        issues.push({ path: formatPath([...at, 'condition']), message: 'only a blocking content rule has an error condition' });
+      }
+    } else if (r.decision === undefined) {
+      issues.push({ path: formatPath([...at, 'decision']), message: 'is required: allow or deny', hint: 'or give the rule content: {detectors, action} to make it a content rule' });
+    }
     if (r.decision === 'allow' && r.condition !== undefined) {
       issues.push({ path: formatPath([...at, 'condition']), message: 'only a deny rule has an error condition' });
     }
@@ -191,7 +219,7 @@ function crossCheck(doc: PolicyFile, opts: PolicyLoadOptions): ConfigIssue[] {
   return issues;
 }
 
-/** A rule with no selector at all (and no e2ee condition) decides every request that reaches it. */
+/** A rule with no selector at all (and no e2ee condition, no content test) decides every request that reaches it. */
 function matchesEverything(r: PolicyRuleSpec): boolean {
   const anyone = r.peer === undefined || r.peer === 'anyone' || (Array.isArray(r.peer) && r.peer.includes('anyone'));
   const action = r.action === undefined || r.action === '*' || (Array.isArray(r.action) && r.action.includes('*'));
@@ -202,6 +230,7 @@ function matchesEverything(r: PolicyRuleSpec): boolean {
     r.feature === undefined &&
     r.during === undefined &&
     r.outside === undefined &&
+    r.content === undefined &&
     (r.e2ee === undefined || r.e2ee === 'allowed')
   );
 }

@@ -8,6 +8,7 @@ import { domain } from '../config/schema/domain.ts';
 import { closest } from '../config/suggest.ts';
 import { STANZA_ERROR_TYPES } from '../xmpp/errors.ts';
 import { tryParseJID } from '../xmpp/jid.ts';
+import { BUILTIN_DETECTORS, CUSTOM_FLAGS, regexProblem } from './detectors.ts';
 import { parseCidr } from './ip.ts';
 import { DAYS, isTimeZone, type Day } from './time.ts';
 
@@ -45,6 +46,7 @@ export { DAYS, type Day };
 
 export const E2EE_MODES = ['required', 'forbidden', 'allowed'] as const;
 export const DECISIONS = ['allow', 'deny'] as const;
+export const CONTENT_ACTIONS = ['block', 'redact', 'alert'] as const;
 export const CONDITIONS = Object.keys(STANZA_ERROR_TYPES) as [keyof typeof STANZA_ERROR_TYPES, ...(keyof typeof STANZA_ERROR_TYPES)[]];
 
 const NAME = /^[a-z0-9][a-z0-9_-]{0,63}$/;
@@ -177,6 +179,34 @@ const peerObject = z
 
 const peer = () => z.union([z.enum(PEER_KINDS), peerObject]);
 
+export const detectorName = () =>
+  z.string().regex(NAME, { error: 'detector names are 1 to 64 lowercase letters, digits, - or _, starting with a letter or digit' });
+
+// A custom detector: the pattern is refused here when it could backtrack catastrophically (detectors.ts).
+const detector = z
+  .strictObject({
+    description: z.string().max(1000).optional(),
+    regex: z.string().min(1),
+    flags: z.string().regex(CUSTOM_FLAGS, { error: "flags are any of i (ignore case), m (multi-line), s (dot matches newlines)" }).optional(),
+    replacement: z.string().min(1).max(200).optional().describe('what replaces a match when a rule redacts; default [redacted NAME]'),
+  })
+  .superRefine((d, ctx) => {
+    const problem = regexProblem(d.regex, d.flags);
+    if (problem) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['regex'],
+        message: problem,
+        params: { hint: 'write the repetition out or use a character class, e.g. [0-9 -]{13,19} instead of (\\d+[ -]?)+' },
+      });
+    }
+  });
+
+const content = z.strictObject({
+  detectors: z.array(detectorName()).min(1).describe(`built-in (${BUILTIN_DETECTORS.map((d) => d.name).join(', ')}) or defined under detectors:`),
+  action: z.enum(CONTENT_ACTIONS),
+});
+
 const rule = z.strictObject({
   name: z.string().regex(RULE_NAME, { error: 'rule names are 1 to 100 letters, digits, -, _ or ., starting with a letter or digit' }),
   description: z.string().max(1000).optional(),
@@ -187,7 +217,9 @@ const rule = z.strictObject({
   during: windowRef().optional(),
   outside: windowRef().optional(),
   e2ee: z.enum(E2EE_MODES).optional(),
-  decision: z.enum(DECISIONS),
+  content: content.optional(),
+  /** Required, except on a content rule, whose action decides (load.ts checks). */
+  decision: z.enum(DECISIONS).optional(),
   condition: z.enum(CONDITIONS).optional(),
   text: z.string().min(1).max(1000).optional(),
 });
@@ -204,6 +236,7 @@ export const PolicyFileSchema = z.strictObject({
   time_zone: timeZone().default('UTC'),
   groups: z.record(groupName(), group).default({}),
   time_windows: z.record(windowName(), window).default({}),
+  detectors: z.record(detectorName(), detector).default({}),
   rules: z.array(rule).default([]),
   default: z
     .strictObject({
@@ -220,3 +253,5 @@ export type WindowSpec = z.output<typeof window>;
 export type WindowRef = string | WindowSpec;
 export type PeerSpec = PeerKind | { users?: string[]; groups?: string[]; domains?: string[] };
 export type GroupSpec = PolicyFile['groups'][string];
+export type DetectorSpec = PolicyFile['detectors'][string];
+export type ContentSpec = NonNullable<PolicyRuleSpec['content']>;

@@ -2,6 +2,7 @@
 // Feature modules add actions and features; they never decide themselves.
 import type { StanzaErrorCondition } from '../xmpp/errors.ts';
 import type { Element } from '../xmpp/element.ts';
+import type { ContentPart } from './detectors.ts';
 
 export interface SessionSecurity {
   tls: boolean;
@@ -48,6 +49,12 @@ export interface PolicyRequest {
   /** Derived from the payload: 'chat', 'groupchat', 'headline', 'presence', 'iq:<ns>' … */
   feature?: string;
   time: Date;
+  /**
+   * A message's readable text for content rules (body, subject, XHTML-IM), as
+   * the classifier took it; truncated when the message had more than the
+   * detectors read, and content rules then fail closed.
+   */
+  content?: { parts: ContentPart[]; truncated: boolean };
 }
 
 export interface Obligation {
@@ -69,6 +76,8 @@ export interface Verdict {
   appCondition?: Element;
   /** Denials are audited unless the rule says the refusal is a user's own choice, not policy. */
   audit?: boolean;
+  /** More for the audit entry of a denial, e.g. the detectors of a content rule (never the content). */
+  details?: Record<string, unknown>;
 }
 
 export interface PolicyRules {

@@ -151,6 +151,37 @@ describe('palisade policy and group', () => {
     assert.match(r.stdout, /decision: DENY by rule 'contractors-no-executives' — policy-violation: Contractors cannot write to executives\./);
   });
 
+  test('explain --body: which detector of a content rule matched, and what follows', async () => {
+    const own = makeDir();
+    try {
+      writeFileSync(
+        join(own.dir, 'policy.yaml'),
+        `
+groups: { partners: { domains: [partner.example] } }
+rules:
+  - name: no-cards-out
+    peer: { groups: [partners] }
+    content: { detectors: [card-number], action: block }
+    text: No card numbers to partners.
+  - name: redact-ibans
+    content: { detectors: [iban], action: redact }
+  - { name: local, subject: { local: true }, decision: allow }
+`,
+      );
+      const block = await palisade(['policy', 'explain', '--from', 'alice', '--to', 'p@partner.example', '--body', 'card 4111 1111 1111 1111', '--config', own.config]);
+      assert.equal(block.code, 0, block.stderr);
+      assert.match(block.stdout, /#1 no-cards-out: MATCH\n(.*\n)*? +content \[card-number\] block: found card-number → refused/);
+      assert.match(block.stdout, /decision: DENY by rule 'no-cards-out' — policy-violation: No card numbers to partners\./);
+      const redact = await palisade(['policy', 'explain', '--from', 'alice', '--to', 'bob', '--body', 'IBAN DE89 3704 0044 0532 0130 00', '--config', own.config]);
+      assert.equal(redact.code, 0, redact.stderr);
+      assert.match(redact.stdout, /#1 no-cards-out: no match/);
+      assert.match(redact.stdout, /content \[iban\] redact: found iban → redacted before delivery and archiving/);
+      assert.match(redact.stdout, /decision: ALLOW by rule 'local'\n  then: redact \(redact-ibans: iban\) → body: "IBAN \[redacted IBAN\]"/);
+    } finally {
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+
   test('group add/add-member/members/remove-member/remove are audited; reload reaches the running server, which refuses a bad file', async () => {
     const add = await palisade(['group', 'add', 'auditors', '--description', 'internal audit', '--config', config]);
     assert.equal(add.code, 0, add.stderr);
