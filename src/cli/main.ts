@@ -3,7 +3,7 @@
 //   palisade start [--config FILE]
 //   palisade check-config [--config FILE]
 //   palisade user add|passwd|remove|list|import ...
-//   palisade policy check|reload|explain|default, audit verify|export, group ... (policy.ts, audit.ts, group.ts)
+//   palisade policy check|reload|explain|default, audit verify|export, group ..., invite ... (policy.ts, audit.ts, group.ts, invite.ts)
 // Passwords come from a prompt or stdin, never from argv (visible in `ps`).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -23,6 +23,7 @@ import { parseImport, ImportFormatError } from './import.ts';
 import { auditCli, registerPolicyCommands } from './policy.ts';
 import { registerAuditCommands } from './audit.ts';
 import { registerGroupCommands } from './group.ts';
+import { registerInviteCommands } from './invite.ts';
 import { WEBSOCKET_PATH } from '../net/http/index.ts';
 import { publicOrigin, websocketUrl } from '../net/http/public-origin.ts';
 
@@ -191,6 +192,7 @@ export function buildCli(): Command {
   registerPolicyCommands(program);
   registerAuditCommands(program);
   registerGroupCommands(program);
+  registerInviteCommands(program);
   return program;
 }
 

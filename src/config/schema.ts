@@ -7,6 +7,7 @@ import { listeners } from './schema/listeners.ts';
 import { logging } from './schema/logging.ts';
 import { modules } from './schema/modules.ts';
 import { policy } from './schema/policy.ts';
+import { registration } from './schema/registration.ts';
 import { storage } from './schema/storage.ts';
 import { tls } from './schema/tls.ts';
 
@@ -22,6 +23,7 @@ export const ConfigSchema = z.strictObject({
   logging,
   modules,
   policy,
+  registration,
 });
 
 /** The parsed configuration with every default filled in; keys as written in the file (snake_case). */

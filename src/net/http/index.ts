@@ -7,6 +7,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply } fro
 import type { Server } from '../../core/server.ts';
 import { refuseBadRequest } from './client-errors.ts';
 import { registerHostMeta } from './host-meta.ts';
+import { registerInvitations } from './invite.ts';
 import { publicOrigin, websocketUrl } from './public-origin.ts';
 import { registerSecurityHeaders } from './security-headers.ts';
 import { registerWebClient } from './web-client.ts';
@@ -61,6 +62,7 @@ export async function startHttps(server: Server, opts: { admit(socket: Socket): 
   await registerWebSocket(app, server);
   registerHostMeta(app, () => websocketUrl(publicBase(), WEBSOCKET_PATH));
   await registerWebClient(app, cfg.domain, WEBSOCKET_PATH);
+  if (cfg.registration.invitations) await registerInvitations(app, server);
 
   await app.listen({ host: listener.address, port: listener.port });
   return {
