@@ -52,7 +52,7 @@ const DEFAULTS = {
     ping_timeout: 60,
   },
   logging: { level: 'info' },
-  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {}, bookmarks: {}, 'avatar-sync': {}, muc: {} },
+  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {}, bookmarks: {}, 'avatar-sync': {}, muc: {}, 'http-upload': {} },
   policy: { file: null, reload_poll_ms: 1000, audit_checkpoint_every: 100 },
   registration: { invitations: true, password_min_length: 12, redeem_attempts_per_minute: 10 },
 };

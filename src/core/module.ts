@@ -1,6 +1,7 @@
 // The module API: a feature is one folder whose index.ts exports a definition;
 // setup() only registers, through the context, so everything it registered is
 // tracked and removed again on unload without the module's own code.
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Element } from '../xmpp/element.ts';
@@ -51,6 +52,18 @@ export interface IqSpec {
   targets: readonly ('host' | 'account')[];
 }
 
+/**
+ * A route a module adds to the HTTPS listener. 'GET' answers HEAD too. A PUT
+ * body is neither read nor parsed: the handler streams request.raw itself and
+ * enforces its own size and idle limits.
+ */
+export interface HttpRoute {
+  method: 'GET' | 'PUT';
+  /** Fastify path syntax, e.g. /upload/:token/:name; parameters are at most 256 characters. */
+  url: string;
+  handler(request: FastifyRequest, reply: FastifyReply): Promise<unknown>;
+}
+
 export interface ServerEvents {
   'session-bound': [session: ClientSession];
   /** The session sent initial presence (became available, RFC 6121 §4.2). */
@@ -75,6 +88,8 @@ export interface ModuleContext<Options> {
   readonly server: ServerInfo;
   readonly sessions: SessionRegistry;
   readonly storage: Storage;
+  /** The server's data folder (absolute), for a module's own files. */
+  readonly dataDir: string;
   iq(spec: IqSpec, handler: IqHandler): void;
   hook(event: StanzaEvent, handler: StanzaHook, priority?: number): void;
   on<E extends keyof ServerEvents>(event: E, listener: (...args: ServerEvents[E]) => void): void;
@@ -111,6 +126,10 @@ export interface ModuleContext<Options> {
   classify(fn: Classifier): void;
   /** Contributes a rule to the decision point (e.g. a user's block list), asked before the organisation's rules. */
   policyRule(rule: ModuleRule): void;
+  /** Adds a route to the HTTPS listener (during setup; the listener starts after every module). */
+  http(route: HttpRoute): void;
+  /** The absolute https:// URL of `path` on the listener's public origin; undefined while the HTTPS listener is off. */
+  publicUrl(path: string): string | undefined;
   /** Repeats fn every ms until the module unloads. */
   every(ms: number, fn: () => void): void;
   /** Host and account disco features/identities (what disco answers). */

@@ -25,7 +25,7 @@ import type { DecisionPoint } from '../policy/decision-point.ts';
 import { PolicyEngine } from '../policy/engine.ts';
 import { resolveModules, setupModules, type LoadedModule, type ResolvedModule, type TrackedContext } from './module-loader.ts';
 import { BUILTIN_MODULES } from '../modules/index.ts';
-import type { DiscoIdentity, ModuleContext, ServerEvents, ServerInfo } from './module.ts';
+import type { DiscoIdentity, HttpRoute, ModuleContext, ServerEvents, ServerInfo } from './module.ts';
 import { StanzaError, streamErrorElement } from '../xmpp/errors.ts';
 import { NS } from '../xmpp/ns.ts';
 import type { Element } from '../xmpp/element.ts';
@@ -87,6 +87,8 @@ export class Server {
   private readonly hostIdentities: DiscoIdentity[][] = [];
   private readonly accountIdentities: DiscoIdentity[][] = [];
   private streamFeatures: { name: string; ns: string }[] = [];
+  /** Routes modules added to the HTTPS listener (ModuleContext.http). */
+  readonly httpRoutes: HttpRoute[] = [];
   private c2s: C2SHost | undefined;
   private https: HttpsListener | undefined;
   private stopping: Promise<void> | undefined;
@@ -368,6 +370,7 @@ export class Server {
       server: this.info,
       sessions: this.sessions,
       storage: this.storage,
+      dataDir: this.loaded.dataDir,
       iq: (spec, handler) => disposers.push(this.router.addIq(spec, handler)),
       hook: (event, handler, priority) => disposers.push(this.router.addHook(event, handler, priority)),
       on: (event, listener) => {
@@ -394,6 +397,14 @@ export class Server {
       relay: (stanza, sender) => this.router.fromComponent(stanza, sender),
       classify: (fn) => disposers.push(this.router.addClassifier(fn)),
       policyRule: (rule) => disposers.push(this.policy.addModuleRule(rule)),
+      http: (route) => {
+        this.httpRoutes.push(route);
+        disposers.push(() => {
+          const i = this.httpRoutes.indexOf(route);
+          if (i >= 0) this.httpRoutes.splice(i, 1);
+        });
+      },
+      publicUrl: (path) => (this.https ? new URL(path, this.https.origin).toString() : undefined),
       every: (ms, fn) => {
         const timer = setInterval(fn, ms);
         timer.unref();

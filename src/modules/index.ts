@@ -6,6 +6,7 @@ import bookmarks from './bookmarks/index.ts';
 import carbons from './carbons/index.ts';
 import csi from './csi/index.ts';
 import disco from './disco/index.ts';
+import httpUpload from './http-upload/index.ts';
 import lastActivity from './last-activity/index.ts';
 import mam from './mam/index.ts';
 import message from './message/index.ts';
@@ -27,6 +28,7 @@ export const BUILTIN_MODULES: Readonly<Record<string, ModuleDefinition<any>>> = 
   carbons,
   csi,
   disco,
+  'http-upload': httpUpload,
   'last-activity': lastActivity,
   mam,
   message,

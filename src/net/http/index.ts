@@ -1,6 +1,7 @@
 // The HTTPS listener (default port 5443): XMPP over WebSocket (RFC 7395),
-// connection discovery (XEP-0156) and the user web client (Converse.js).
-// Read-only and small: GET/HEAD only, no request bodies, short header limits.
+// connection discovery (XEP-0156), the user web client (Converse.js), and the
+// routes modules add (ModuleContext.http). Small: short header limits, and no
+// request bodies except on modules' PUT routes, which stream them unparsed.
 import { STATUS_CODES } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyReply } from 'fastify';
@@ -17,6 +18,8 @@ export { WEBSOCKET_PATH };
 
 export interface HttpsListener {
   address: AddressInfo;
+  /** Where clients reach it (public-origin.ts). */
+  origin: URL;
   close(): Promise<void>;
 }
 
@@ -33,9 +36,18 @@ export async function startHttps(server: Server, opts: { admit(socket: Socket): 
   // Like the XMPP stream header: a client that has not sent its request by then is cut off (slowloris).
   const requestTimeout = cfg.limits.header_timeout * 1000;
   const log = server.log.child({ component: 'https' });
+  const routes = [...server.httpRoutes];
+  // An upload lasts longer than the header timeout: with body routes the whole-request
+  // timeout is off, headers are still cut off after it, and each body route keeps its own idle limit.
+  const wholeRequestTimeout = routes.some((r) => r.method === 'PUT') ? 0 : requestTimeout;
   const app = Fastify({
-    https: { ...server.tls.serverOptions(['http/1.1']), maxHeaderSize: MAX_HEADER_BYTES, headersTimeout: requestTimeout, requestTimeout },
-    requestTimeout,
+    https: {
+      ...server.tls.serverOptions(['http/1.1']),
+      maxHeaderSize: MAX_HEADER_BYTES,
+      headersTimeout: requestTimeout,
+      requestTimeout: wholeRequestTimeout,
+    },
+    requestTimeout: wholeRequestTimeout,
     bodyLimit: 1024,
     routerOptions: { maxParamLength: 256 },
     clientErrorHandler: refuseBadRequest,
@@ -46,7 +58,7 @@ export async function startHttps(server: Server, opts: { admit(socket: Socket): 
   server.tls.follow(app.server);
   app.server.on('connection', (raw: Socket) => void opts.admit(raw));
   app.server.on('tlsClientError', (err) => log.debug({ err: err.message }, 'TLS handshake failed'));
-  // No route takes a body: without parsers, any request that carries one is refused (415) unread.
+  // Only module routes (below) take a body: elsewhere, without parsers, a request that carries one is refused (415) unread.
   app.removeAllContentTypeParsers();
   app.setNotFoundHandler((_req, reply) => text(reply, 404, 'Not found.'));
   app.setErrorHandler((err: { statusCode?: number }, _req, reply) => {
@@ -63,10 +75,17 @@ export async function startHttps(server: Server, opts: { admit(socket: Socket): 
   registerHostMeta(app, () => websocketUrl(publicBase(), WEBSOCKET_PATH));
   await registerWebClient(app, cfg.domain, WEBSOCKET_PATH);
   if (cfg.registration.invitations) await registerInvitations(app, server);
+  await app.register(async (scope) => {
+    // Bodies reach these routes unread (request.raw): the module streams them with its own limits.
+    scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
+    // HEAD named explicitly: the handler answers it with the real Content-Length and no body.
+    for (const r of routes) scope.route({ method: r.method === 'GET' ? ['GET', 'HEAD'] : 'PUT', url: r.url, handler: r.handler });
+  });
 
   await app.listen({ host: listener.address, port: listener.port });
   return {
     address: app.server.address() as AddressInfo,
+    origin: publicBase(),
     close: () => app.close(),
   };
 }

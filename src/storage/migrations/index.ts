@@ -21,6 +21,7 @@ import * as m0012 from './0012-mam.ts';
 import * as m0013 from './0013-pep.ts';
 import * as m0014 from './0014-muc-mam.ts';
 import * as m0015 from './0015-invitations.ts';
+import * as m0016 from './0016-http-upload.ts';
 
 type Up = (db: Parameters<Migration['up']>[0], backend: Backend) => Promise<void>;
 
@@ -40,6 +41,7 @@ const MIGRATIONS: Record<string, Up> = {
   '0013-pep': m0013.up,
   '0014-muc-mam': m0014.up,
   '0015-invitations': m0015.up,
+  '0016-http-upload': m0016.up,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();

@@ -1,0 +1,82 @@
+// The upload store on both backends (migration 0016): a PUT token is spent
+// once, only 'available' unexpired files are served, the quota sums a day's
+// slots per account, and the purge takes expired files and stale slots only.
+import { after, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import { openStorage } from '../../storage/index.ts';
+import type { StorageConfig } from '../../storage/types.ts';
+import { UploadStore, type UploadTables } from './store.ts';
+
+const adminUrl = process.env.PALISADE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const pgDatabase = `palisade_test_upload_${randomBytes(6).toString('hex')}`;
+let admin: pg.Pool | undefined;
+
+after(async () => {
+  await admin?.query(`drop database if exists "${pgDatabase}" with (force)`);
+  await admin?.end();
+});
+
+async function postgres(): Promise<StorageConfig> {
+  admin = new pg.Pool({ connectionString: adminUrl, max: 1 });
+  await admin.query(`create database "${pgDatabase}"`);
+  const u = new URL(adminUrl);
+  u.pathname = `/${pgDatabase}`;
+  return { backend: 'postgres', url: u.toString(), poolSize: 2 };
+}
+
+const HOUR = 60 * 60 * 1000;
+const TTL = 5 * 60 * 1000;
+
+const backends: [string, () => Promise<StorageConfig>, boolean][] = [
+  ['sqlite', async () => ({ backend: 'sqlite', path: ':memory:' }), false],
+  ['postgres', postgres, process.env.PALISADE_TEST_SKIP_PG === '1'],
+];
+
+for (const [name, config, skip] of backends) {
+  describe(`upload store on ${name}`, { skip }, () => {
+    test('slots, single-use tokens, serving, quota and purge', async () => {
+      const storage = await openStorage(await config());
+      try {
+        const store = new UploadStore(storage.db as unknown as Kysely<UploadTables>);
+        const now = 1_800_000_000_000;
+        const slot = (n: number, owner: string, createdAt: number, expiresAt = createdAt + 30 * 24 * HOUR) => ({
+          getToken: `get${n}`,
+          putToken: `put${n}`,
+          owner,
+          filename: `f${n}`,
+          size: 1000 * n,
+          contentType: null,
+          blob: `blob${n}`,
+          createdAt,
+          expiresAt,
+        });
+        await store.create(slot(1, 'a@x', now));
+        await store.create(slot(2, 'a@x', now - 25 * HOUR));
+        await store.create(slot(3, 'b@x', now - HOUR));
+        await store.create(slot(4, 'a@x', now - 40 * 24 * HOUR, now - HOUR));
+        assert.equal(await store.bytesSince('a@x', now - 24 * HOUR), 1000);
+        assert.equal(await store.bytesSince('c@x', now - 24 * HOUR), 0);
+
+        assert.equal((await store.claim('put1', now, TTL))?.size, 1000);
+        assert.equal(await store.claim('put1', now, TTL), undefined, 'spent');
+        assert.equal(await store.claim('put3', now, TTL), undefined, 'older than the slot lifetime');
+        assert.equal(await store.claim('nope', now, TTL), undefined);
+        assert.equal(await store.available('get1', now), undefined, 'not before the scan');
+        await store.finish('get1', 'available', { detectedType: 'image/png', secrets: { wrappedKey: 'w', iv: 'i' }, tag: 't' });
+        const served = await store.available('get1', now);
+        assert.deepEqual([served?.detectedType, served?.secrets, served?.tag], ['image/png', { wrappedKey: 'w', iv: 'i' }, 't']);
+
+        // Expired (4) and never used past the slot lifetime (2, 3) go; the served file stays.
+        assert.deepEqual((await store.purge(now, TTL, 1000)).sort(), ['blob2', 'blob3', 'blob4']);
+        assert.deepEqual(await store.purge(now, TTL, 1000), []);
+        assert.ok(await store.available('get1', now));
+        assert.equal(await store.available('get1', now + 31 * 24 * HOUR), undefined, 'expired');
+      } finally {
+        await storage.close();
+      }
+    });
+  });
+}

@@ -1,0 +1,179 @@
+// Upload slots and files in the shared database (migration 0016-http-upload),
+// dialect-neutral Kysely. A slot moves pending → receiving (its PUT token is
+// spent) → available | quarantined | failed; only 'available' is served.
+import type { Kysely } from 'kysely';
+import { readInt } from '../../storage/values.ts';
+import type { FileSecrets } from './at-rest.ts';
+
+export type UploadStatus = 'pending' | 'receiving' | 'available' | 'quarantined' | 'failed';
+
+export interface UploadTables {
+  http_upload_files: {
+    get_token: string;
+    put_token: string;
+    owner: string;
+    filename: string;
+    size: number | string;
+    content_type: string | null;
+    detected_type: string | null;
+    status: UploadStatus;
+    blob: string;
+    wrapped_key: string | null;
+    iv: string | null;
+    tag: string | null;
+    threat: string | null;
+    created_at: number | string;
+    expires_at: number | string;
+  };
+}
+
+export interface Upload {
+  getToken: string;
+  putToken: string;
+  owner: string;
+  filename: string;
+  size: number;
+  contentType: string | null;
+  detectedType: string | null;
+  status: UploadStatus;
+  blob: string;
+  secrets: FileSecrets | undefined;
+  tag: string | null;
+  createdAt: number;
+  expiresAt: number;
+}
+
+type Row = UploadTables['http_upload_files'];
+
+function toUpload(r: Row): Upload {
+  return {
+    getToken: r.get_token,
+    putToken: r.put_token,
+    owner: r.owner,
+    filename: r.filename,
+    size: readInt(r.size),
+    contentType: r.content_type,
+    detectedType: r.detected_type,
+    status: r.status,
+    blob: r.blob,
+    secrets: r.wrapped_key !== null && r.iv !== null ? { wrappedKey: r.wrapped_key, iv: r.iv } : undefined,
+    tag: r.tag,
+    createdAt: readInt(r.created_at),
+    expiresAt: readInt(r.expires_at),
+  };
+}
+
+export class UploadStore {
+  private readonly db: Kysely<UploadTables>;
+
+  constructor(db: Kysely<UploadTables>) {
+    this.db = db;
+  }
+
+  async create(u: Pick<Upload, 'getToken' | 'putToken' | 'owner' | 'filename' | 'size' | 'contentType' | 'blob' | 'createdAt' | 'expiresAt'>): Promise<void> {
+    await this.db
+      .insertInto('http_upload_files')
+      .values({
+        get_token: u.getToken,
+        put_token: u.putToken,
+        owner: u.owner,
+        filename: u.filename,
+        size: u.size,
+        content_type: u.contentType,
+        detected_type: null,
+        status: 'pending',
+        blob: u.blob,
+        wrapped_key: null,
+        iv: null,
+        tag: null,
+        threat: null,
+        created_at: u.createdAt,
+        expires_at: u.expiresAt,
+      })
+      .execute();
+  }
+
+  /** Bytes of the slots the owner asked for since `since` (refused and unused ones count too: the quota is on requests). */
+  async bytesSince(owner: string, since: number): Promise<number> {
+    const r = await this.db
+      .selectFrom('http_upload_files')
+      .select((eb) => eb.fn.sum<number | string | null>('size').as('total'))
+      .where('owner', '=', owner)
+      .where('created_at', '>=', since)
+      .executeTakeFirst();
+    return r?.total == null ? 0 : readInt(r.total);
+  }
+
+  /** Spends a PUT token: the pending slot it names becomes 'receiving', once; undefined if there is none (unknown, used, expired). */
+  async claim(putToken: string, now: number, slotTtlMs: number): Promise<Upload | undefined> {
+    const r = await this.db
+      .updateTable('http_upload_files')
+      .set({ status: 'receiving' })
+      .where('put_token', '=', putToken)
+      .where('status', '=', 'pending')
+      .where('created_at', '>', now - slotTtlMs)
+      .executeTakeFirst();
+    if (r.numUpdatedRows !== 1n) return undefined;
+    const row = await this.db.selectFrom('http_upload_files').selectAll().where('put_token', '=', putToken).executeTakeFirst();
+    return row && toUpload(row);
+  }
+
+  async finish(
+    getToken: string,
+    status: 'available' | 'quarantined' | 'failed',
+    fields: { detectedType?: string | null; secrets?: FileSecrets; tag?: string; threat?: string } = {},
+  ): Promise<void> {
+    await this.db
+      .updateTable('http_upload_files')
+      .set({
+        status,
+        detected_type: fields.detectedType ?? null,
+        wrapped_key: fields.secrets?.wrappedKey ?? null,
+        iv: fields.secrets?.iv ?? null,
+        tag: fields.tag ?? null,
+        threat: fields.threat ?? null,
+      })
+      .where('get_token', '=', getToken)
+      .execute();
+  }
+
+  /** An available, unexpired file by its GET token. */
+  async available(getToken: string, now: number): Promise<Upload | undefined> {
+    const row = await this.db
+      .selectFrom('http_upload_files')
+      .selectAll()
+      .where('get_token', '=', getToken)
+      .where('status', '=', 'available')
+      .where('expires_at', '>', now)
+      .executeTakeFirst();
+    return row && toUpload(row);
+  }
+
+  /**
+   * Rows past expiry, and slots never used (or whose upload broke off) past
+   * the slot lifetime: removed from the database; their blobs are returned for deletion.
+   */
+  async purge(now: number, slotTtlMs: number, limit: number): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('http_upload_files')
+      .select(['get_token', 'blob'])
+      .where((eb) =>
+        eb.or([
+          eb('expires_at', '<=', now),
+          eb.and([eb('status', 'in', ['pending', 'failed']), eb('created_at', '<=', now - slotTtlMs)]),
+        ]),
+      )
+      .limit(limit)
+      .execute();
+    if (rows.length === 0) return [];
+    await this.db
+      .deleteFrom('http_upload_files')
+      .where(
+        'get_token',
+        'in',
+        rows.map((r) => r.get_token),
+      )
+      .execute();
+    return rows.map((r) => r.blob);
+  }
+}
