@@ -1,5 +1,6 @@
 // `npm run bench [-- options]`: runs each scenario against a fresh instance of
-// each target server and prints absolute figures and Palisade/Prosody ratios;
+// each target server and prints absolute figures and Palisade/Prosody and
+// Palisade/ejabberd ratios;
 // then the in-process measurements of Palisade alone (presence fan-out, policy
 // decision cost), which no reference server has a counterpart for yet.
 // Progress goes to stderr; JSON lines and the table to stdout.
@@ -9,12 +10,16 @@ import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { XmppConnection, type LoginOptions } from './loadgen/connection.ts';
+import { ensureOpenFiles } from './loadgen/open-files.ts';
 import { SCRAM_MECHANISMS, ScramKeyCache, type ScramMechanism } from './loadgen/scram.ts';
 import type { Transport } from './loadgen/wire.ts';
+import { idleScenario } from './scenarios/idle.ts';
+import { DRAIN_LIMIT_MS, latencyScenario } from './scenarios/latency.ts';
 import { loginsScenario } from './scenarios/logins.ts';
 import { messagesScenario } from './scenarios/messages.ts';
 import { inParallel, LOGIN_TIMEOUT_MS, type Scenario, type ScenarioResult } from './scenarios/scenario.ts';
 import { CERTIFICATE_KIND, makeCertificate } from './targets/certificate.ts';
+import { ejabberd, ejabberdMam } from './targets/ejabberd.ts';
 import { palisade, palisadeNoMam } from './targets/palisade.ts';
 import { prosody, prosodyMam } from './targets/prosody.ts';
 import { freePorts, RunningServer } from './targets/server.ts';
@@ -24,14 +29,21 @@ const DOMAIN = 'bench.test';
 const PASSWORD = 'bench-password-0123';
 
 /** Scenarios against spawned servers, then in-process measurements of Palisade alone. */
-const SERVER_SCENARIOS = ['logins', 'messages', 'websocket'] as const;
-/** The chat throughput scenarios (TCP and WebSocket): same figures, same archiving question. */
-const MESSAGE_SCENARIOS = new Set(['messages', 'websocket']);
+const SERVER_SCENARIOS = ['logins', 'messages', 'websocket', 'latency', 'idle'] as const;
+/** The chat scenarios (throughput over TCP and WebSocket, latency at a fixed rate): the same archiving question. */
+const MESSAGE_SCENARIOS = new Set(['messages', 'websocket', 'latency']);
+/** The reference servers, each with a ratio column Palisade/reference. */
+const REFERENCES = [prosody.name, ejabberd.name];
 /** [archiving, not archiving] variants of one server, measured against each other. */
 const ARCHIVE_PAIRS: [string, string][] = [
   [palisade.name, palisadeNoMam.name],
   [prosodyMam.name, prosody.name],
+  [ejabberdMam.name, ejabberd.name],
 ];
+/** File descriptors beyond one per idle session: listeners, logs, databases, libraries. */
+const OPEN_FILES_HEADROOM = 1024;
+/** Below this share of the offered rate delivered, a server did not keep up in the latency scenario. */
+const KEPT_UP_PERCENT = 99;
 const IN_PROCESS = ['fanout', 'policy'] as const;
 const SCENARIO_NAMES: readonly string[] = [...SERVER_SCENARIOS, ...IN_PROCESS];
 /** Presence updates timed per fan-out measurement (after the initial presence). */
@@ -40,12 +52,15 @@ const FANOUT_RUNS = 30;
 const TARGET_MEDIAN_US = 5;
 
 const USAGE = `Usage: npm run bench [-- options]
-  --compare            also run Prosody, and for messages and websocket Prosody with mod_mam (installed with apt-get if missing)
+  --compare            also run Prosody and ejabberd, and for messages, websocket and latency each with mod_mam
+                       (installed with apt-get if missing)
   --users N            logins: accounts that log in (default 300, 1..5000)
   --parallel K         parallel connectors while logging in (default 50, 1..500)
-  --pairs P            messages, websocket: sender/receiver pairs (default 200, 1..2000)
+  --pairs P            messages, websocket, latency: sender/receiver pairs (default 200, 1..2000)
   --window W           messages, websocket: in-flight messages per sender (default 10, 1..1000)
-  --duration D         messages, websocket: seconds of sending (default 10, 1..120)
+  --duration D         messages, websocket, latency: seconds of sending timed (default 10, 1..120)
+  --rate R             latency: chat messages per second offered, across all pairs (default 2000, 1..50000)
+  --idle N             idle: sessions logged in and left idle to measure memory (default 5000, 1..20000)
   --iterations I       SCRAM PBKDF2 iterations for every account (default 10000, 4096..100000)
   --tls MODE           starttls (default) or direct (websocket always uses wss on the HTTPS port)
   --mechanism M        force SCRAM-SHA-1 or SCRAM-SHA-256 (default: strongest offered)
@@ -61,6 +76,8 @@ interface Options {
   pairs: number;
   window: number;
   duration: number;
+  rate: number;
+  idle: number;
   iterations: number;
   tls: Exclude<Transport, 'websocket'>;
   mechanism: ScramMechanism | undefined;
@@ -89,6 +106,8 @@ function parseOptions(): Options | undefined {
       pairs: { type: 'string' },
       window: { type: 'string' },
       duration: { type: 'string' },
+      rate: { type: 'string' },
+      idle: { type: 'string' },
       iterations: { type: 'string' },
       tls: { type: 'string', default: 'starttls' },
       mechanism: { type: 'string' },
@@ -121,6 +140,8 @@ function parseOptions(): Options | undefined {
     pairs: int('pairs', values.pairs, 200, 1, 2000),
     window: int('window', values.window, 10, 1, 1000),
     duration: int('duration', values.duration, 10, 1, 120),
+    rate: int('rate', values.rate, 2000, 1, 50_000),
+    idle: int('idle', values.idle, 5000, 1, 20_000),
     iterations: int('iterations', values.iterations, 10_000, 4096, 100_000),
     tls: values.tls,
     mechanism: mechanism as ScramMechanism | undefined,
@@ -218,6 +239,31 @@ const ROWS: Record<string, [string, string, boolean][]> = {
   ],
   messages: MESSAGE_ROWS,
   websocket: MESSAGE_ROWS,
+  latency: [
+    ['offeredPerSecond', 'offered messages/s', false],
+    ['deliveredPerSecond', 'delivered messages/s', true],
+    ['deliveredShare', 'delivered of offered (%)', false],
+    ['latencyP50Ms', 'delivery latency p50 (ms)', true],
+    ['latencyP99Ms', 'delivery latency p99 (ms)', true],
+    ['latencyMaxMs', 'delivery latency max (ms)', true],
+    ['undelivered', `timed messages not delivered ${DRAIN_LIMIT_MS / 1000} s after`, false],
+    ['messagesPerServerCpuSecond', 'messages per server CPU-s', true],
+    ['serverCpuSeconds', 'server CPU (s)', false],
+    ['loadgenCpuSeconds', 'load generator CPU (s)', false],
+    ['sendLagMaxMs', 'load generator send lag max (ms)', false],
+    ['otherCpuSeconds', 'other processes CPU (s)', false],
+    ['seconds', 'wall time timed (s)', false],
+    ['pairs', 'pairs connected', false],
+    ['bounced', 'bounced (error) messages', false],
+  ],
+  idle: [
+    ['kibPerConnection', 'server memory per idle session (KiB)', true],
+    ['rssBeforeMiB', 'server RSS before (MiB)', false],
+    ['rssAfterMiB', 'server RSS with the sessions (MiB)', false],
+    ['connections', 'idle sessions open', false],
+    ['processes', 'server processes summed', false],
+    ['loginSeconds', 'logging them in (s)', false],
+  ],
   fanout: [
     ['p50Ms', 'presence to all subscribers p50 (ms)', true],
     ['p95Ms', 'presence to all subscribers p95 (ms)', true],
@@ -268,27 +314,30 @@ function table(records: BenchRecord[], targets: readonly Target[]): string {
     const shown = targets.filter((t) => byTarget.has(t.name) || (inProcess && t.scenarios === undefined));
     const names = shown.map((t) => t.name);
     const ours = names.indexOf(palisade.name);
-    const theirs = names.indexOf(prosody.name);
-    const compare = ours >= 0 && theirs >= 0;
-    compared ||= compare;
-    const header = ['', ...names, ...(compare ? ['palisade/prosody'] : [])];
+    // One ratio column per reference server measured alongside Palisade.
+    const theirs = ours < 0 ? [] : REFERENCES.map((r) => names.indexOf(r)).filter((i) => i >= 0);
+    compared ||= theirs.length > 0;
+    const header = ['', ...names, ...theirs.map((i) => `palisade/${names[i]}`)];
+    const noRatio = theirs.map(() => '');
     const rows: string[][] = [];
     // A target without a record for an in-process measurement was not measured, not failed.
     const cell = (t: string, shown: string): string => (inProcess && !byTarget.has(t) ? 'not measured yet' : shown);
     for (const [key, label, ratioed] of ROWS[scenario]!) {
       const values = names.map((t) => byTarget.get(t)?.result?.figures[key]);
-      const [a, b] = [values[ours], values[theirs]];
-      const ratio = ratioed && a !== undefined && b !== undefined && Number.isFinite(a / b) ? `${format(a / b)}×` : '';
-      rows.push([label, ...values.map((v, i) => cell(names[i]!, format(v))), ...(compare ? [ratio] : [])]);
+      const ratios = theirs.map((i) => {
+        const [a, b] = [values[ours], values[i]];
+        return ratioed && a !== undefined && b !== undefined && Number.isFinite(a / b) ? `${format(a / b)}×` : '';
+      });
+      rows.push([label, ...values.map((v, i) => cell(names[i]!, format(v))), ...ratios]);
     }
     const text = (pick: (r: BenchRecord) => string): string[] => names.map((t) => { const r = byTarget.get(t); return cell(t, r ? pick(r) : '—'); });
-    rows.push(['failures', ...text((r) => (r.error ? 'did not run' : String(r.result?.failures ?? '—'))), ...(compare ? [''] : [])]);
+    rows.push(['failures', ...text((r) => (r.error ? 'did not run' : String(r.result?.failures ?? '—'))), ...noRatio]);
     if (!inProcess) {
-      rows.push(['SASL mechanism', ...text((r) => r.result?.negotiated?.mechanism ?? '—'), ...(compare ? [''] : [])]);
-      rows.push(['TLS', ...text((r) => r.result?.negotiated?.tls ?? '—'), ...(compare ? [''] : [])]);
+      rows.push(['SASL mechanism', ...text((r) => r.result?.negotiated?.mechanism ?? '—'), ...noRatio]);
+      rows.push(['TLS', ...text((r) => r.result?.negotiated?.tls ?? '—'), ...noRatio]);
     }
     if (MESSAGE_SCENARIOS.has(scenario)) {
-      rows.push(['archives chat messages', ...shown.map((t) => (t.archive ? 'yes' : 'no')), ...(compare ? [''] : [])]);
+      rows.push(['archives chat messages', ...shown.map((t) => (t.archive ? 'yes' : 'no')), ...noRatio]);
       notes.push(...archiveNotes(scenario, byTarget, shown));
     }
     out.push(`\n${scenario}${inProcess ? ` — ${inProcess}` : ''}\n${render([header, ...rows])}`);
@@ -304,6 +353,12 @@ function table(records: BenchRecord[], targets: readonly Target[]): string {
       if (f?.otherCpuSeconds && f.seconds && f.otherCpuSeconds / f.seconds > 0.2) {
         notes.push(`${target}/${scenario}: other processes used ${format((100 * f.otherCpuSeconds) / f.seconds)}% of a core meanwhile; figures are disturbed, run again on a quiet machine`);
       }
+      if (scenario === 'latency' && f?.deliveredShare !== undefined && !(f.deliveredShare >= KEPT_UP_PERCENT)) {
+        notes.push(
+          `${target}/latency did not keep up: it delivered ${format(f.deliveredShare)}% of the ${format(f.offeredPerSecond)} messages/s offered; ` +
+            `its latencies are those of a growing queue, and messages later than ${DRAIN_LIMIT_MS / 1000} s count as not delivered`,
+        );
+      }
     }
     const policy = byTarget.get('palisade')?.result?.figures;
     if (scenario === 'policy' && policy?.classifyDecideMedianUs !== undefined) {
@@ -312,7 +367,7 @@ function table(records: BenchRecord[], targets: readonly Target[]): string {
     const mechanisms = new Set([...byTarget.values()].map((r) => r.result?.negotiated?.mechanism).filter(Boolean));
     if (mechanisms.size > 1) notes.push(`${scenario}: targets used different SASL mechanisms; force one with --mechanism`);
   }
-  if (compared) notes.push('a ratio above 1 favours Palisade for rates and per-CPU figures, and Prosody for latencies');
+  if (compared) notes.push('a ratio above 1 favours Palisade for rates and per-CPU figures, and the other server for latencies and memory per session');
   return out.join('\n') + (notes.length > 0 ? `\n\n${notes.map((n) => `note: ${n}`).join('\n')}` : '') + '\n';
 }
 
@@ -333,7 +388,7 @@ function archiveNotes(scenario: string, byTarget: Map<string, BenchRecord>, show
     const [a, b] = [figures(withArchive), figures(without)];
     if (!a || !b) continue;
     notes.push(
-      `${scenario}: archiving keeps ${format((100 * a.deliveredPerSecond!) / b.deliveredPerSecond!)}% of the throughput ` +
+      `${scenario}: archiving keeps ${format((100 * a.deliveredPerSecond!) / b.deliveredPerSecond!)}% of the delivered messages/s ` +
         `(${withArchive} ${format(a.deliveredPerSecond)} vs ${without} ${format(b.deliveredPerSecond)} delivered/s); ` +
         `p99 latency ${format(a.latencyP99Ms)} vs ${format(b.latencyP99Ms)} ms; server CPU per message ${cpuUs(a)} vs ${cpuUs(b)} µs`,
     );
@@ -341,6 +396,8 @@ function archiveNotes(scenario: string, byTarget: Map<string, BenchRecord>, show
   for (const [ours, theirs, alike] of [
     [palisade.name, prosodyMam.name, 'both archiving'],
     [palisadeNoMam.name, prosody.name, 'neither archiving'],
+    [palisade.name, ejabberdMam.name, 'both archiving'],
+    [palisadeNoMam.name, ejabberd.name, 'neither archiving'],
   ] as const) {
     const [a, b] = [figures(ours), figures(theirs)];
     if (!a || !b) continue;
@@ -408,10 +465,19 @@ async function main(): Promise<number> {
   }
 
   const serverScenarios = SERVER_SCENARIOS.filter((n) => options.only.has(n));
+  if (options.only.has('idle')) {
+    // One socket per idle session here and in the server, which inherits this limit; the rest is headroom.
+    try {
+      ensureOpenFiles(options.idle + OPEN_FILES_HEADROOM);
+    } catch (error) {
+      progress((error as Error).message);
+      return 1;
+    }
+  }
   const inProcess = IN_PROCESS.filter((n) => options.only.has(n));
   const targets: { target: Target; version: string }[] = [];
   // The in-process measurements are Palisade's alone: no reason to install a reference server for them.
-  const candidates = [palisade, palisadeNoMam, ...(options.compare ? [prosody, prosodyMam] : [])].filter(
+  const candidates = [palisade, palisadeNoMam, ...(options.compare ? [prosody, prosodyMam, ejabberd, ejabberdMam] : [])].filter(
     (t) => t === palisade || serverScenarios.some((s) => runs(t, s)),
   );
   for (const target of candidates) {
@@ -428,6 +494,8 @@ async function main(): Promise<number> {
     loginsScenario(options.users),
     messagesScenario(options.pairs, options.window, options.duration),
     messagesScenario(options.pairs, options.window, options.duration, 'websocket'),
+    latencyScenario(options.pairs, options.rate, options.duration),
+    idleScenario(options.idle),
   ].filter((s) => options.only.has(s.name));
   const machine = { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version };
   const params = {
@@ -436,6 +504,8 @@ async function main(): Promise<number> {
     pairs: options.pairs,
     window: options.window,
     duration: options.duration,
+    rate: options.rate,
+    idle: options.idle,
     iterations: options.iterations,
     tls: options.tls,
     mechanism: options.mechanism ?? 'strongest offered',

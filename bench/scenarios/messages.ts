@@ -2,12 +2,8 @@
 // W messages in flight to its partner (a new one for each one delivered) for D
 // seconds. Only what is delivered inside the window counts. The same over
 // WebSocket (RFC 7395) as the 'websocket' scenario.
-import type { XmppConnection } from '../loadgen/connection.ts';
+import { chatSender, counter } from './chat.ts';
 import { closeAll, CpuMeter, loginAll, percentile, type Scenario } from './scenario.ts';
-
-// A typical short chat line (~100 bytes of body).
-const BODY = 'The bench sends this line to its partner, as a person would type a short chat message.  Thanks!';
-const END_TAG = '</message>';
 
 export function messagesScenario(pairs: number, window: number, durationSeconds: number, transport?: 'websocket'): Scenario {
   return {
@@ -81,50 +77,5 @@ export function messagesScenario(pairs: number, window: number, durationSeconds:
         firstError,
       };
     },
-  };
-}
-
-/**
- * send(n) writes n chat messages — in one write on TCP, one WebSocket message
- * each on a WebSocket — and remembers when each left, in order.
- */
-function chatSender(sender: XmppConnection, to: string): ((n: number) => void) & { inFlight: number[] } {
-  const head = `<message${sender.stanzaXmlns} to='${to}' type='chat' id='m`;
-  const tail = `'><body>${BODY}</body></message>`;
-  let seq = 0;
-  const inFlight: number[] = [];
-  const send = sender.framed
-    ? (n: number): void => {
-        const now = performance.now();
-        for (let k = 0; k < n; k++) {
-          sender.send(head + seq++ + tail);
-          inFlight.push(now);
-        }
-      }
-    : (n: number): void => {
-        const now = performance.now();
-        let out = '';
-        for (let k = 0; k < n; k++) {
-          out += head + seq++ + tail;
-          inFlight.push(now);
-        }
-        sender.send(out);
-      };
-  return Object.assign(send, { inFlight });
-}
-
-/** Counts closing message tags in a stream of text chunks, even when a tag is split across chunks. */
-function counter(onMessages: (n: number) => void): (text: string) => void {
-  let carry = '';
-  return (chunk) => {
-    const text = carry + chunk;
-    let n = 0;
-    let end = 0;
-    for (let i = text.indexOf(END_TAG); i !== -1; i = text.indexOf(END_TAG, end)) {
-      n++;
-      end = i + END_TAG.length;
-    }
-    carry = text.slice(Math.max(end, text.length - END_TAG.length + 1));
-    if (n > 0) onMessages(n);
   };
 }

@@ -30,6 +30,8 @@ export interface Scenario {
 /** Per-login bound, and the bound for logging in all accounts of one scenario. */
 export const LOGIN_TIMEOUT_MS = 30_000;
 export const LOGIN_PHASE_LIMIT_MS = 120_000;
+/** …raised to this much per login for many accounts (the idle scenario's thousands). */
+const LOGIN_PHASE_MS_PER_TASK = 30;
 
 export interface LoginBatch {
   /** Index-aligned with the usernames; undefined where the login failed. */
@@ -53,14 +55,16 @@ export async function loginAll(context: ScenarioContext): Promise<LoginBatch> {
 
 /**
  * Runs task(0..count-1) with at most `parallel` at a time; tasks not started
- * within LOGIN_PHASE_LIMIT_MS count as failed, so a stalled server cannot hold the bench.
+ * within LOGIN_PHASE_LIMIT_MS (or LOGIN_PHASE_MS_PER_TASK each, if longer) count as
+ * failed, so a stalled server cannot hold the bench.
  */
 export async function inParallel(
   count: number,
   parallel: number,
   task: (index: number) => Promise<void>,
 ): Promise<{ failures: number; firstError: string | undefined }> {
-  const deadline = Date.now() + LOGIN_PHASE_LIMIT_MS;
+  const limitMs = Math.max(LOGIN_PHASE_LIMIT_MS, count * LOGIN_PHASE_MS_PER_TASK);
+  const deadline = Date.now() + limitMs;
   let next = 0;
   let failures = 0;
   let firstError: string | undefined;
@@ -68,7 +72,7 @@ export async function inParallel(
     while (next < count) {
       const index = next++;
       try {
-        if (Date.now() > deadline) throw new Error(`not started within ${LOGIN_PHASE_LIMIT_MS} ms`);
+        if (Date.now() > deadline) throw new Error(`not started within ${limitMs} ms`);
         await task(index);
       } catch (error) {
         failures++;
@@ -112,4 +116,8 @@ export function percentile(values: number[], p: number): number {
 
 export function closeAll(connections: (XmppConnection | undefined)[]): void {
   for (const c of connections) c?.close();
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

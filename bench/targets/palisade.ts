@@ -22,12 +22,21 @@ function profileArgs(): string[] {
   return dir ? ['--cpu-prof', `--cpu-prof-dir=${dir}`] : [];
 }
 
-async function cli(...args: string[]): Promise<void> {
+const CLI_TIMEOUT_MS = 120_000;
+/**
+ * `user import` derives SCRAM keys for each hash of each account: allowed 10 µs
+ * per PBKDF2 iteration and account on top, a few times what that takes on a
+ * quiet machine, so that thousands of accounts (the idle scenario) fit.
+ */
+const IMPORT_MS_PER_ITERATION = 0.01;
+
+async function cli(timeoutMs: number, ...args: string[]): Promise<void> {
   try {
-    await execFileAsync(process.execPath, cliArgs(...args), { cwd: REPO, timeout: 120_000, maxBuffer: 16 << 20 });
+    await execFileAsync(process.execPath, cliArgs(...args), { cwd: REPO, timeout: timeoutMs, maxBuffer: 16 << 20 });
   } catch (error) {
-    const e = error as { stderr?: string; stdout?: string; message: string };
-    throw new Error(`palisade ${args[0]} failed: ${(e.stderr || e.stdout || e.message).trim().slice(-2000)}`);
+    const e = error as { stderr?: string; stdout?: string; message: string; killed?: boolean };
+    const why = e.killed ? `no result within ${timeoutMs / 1000} s` : (e.stderr || e.stdout || e.message).trim().slice(-2000);
+    throw new Error(`palisade ${args[0]} failed: ${why}`);
   }
 }
 
@@ -39,7 +48,7 @@ function palisadeTarget(archiving: boolean): Target {
   return {
     name: archiving ? 'palisade' : 'palisade-no-mam',
     archive: archiving ? 'mam module, in its database' : undefined,
-    scenarios: archiving ? undefined : ['messages', 'websocket'],
+    scenarios: archiving ? undefined : ['messages', 'websocket', 'latency'],
 
     async availability() {
       return existsSync(CLI) ? undefined : `its CLI (${CLI}) does not exist yet`;
@@ -56,7 +65,7 @@ function palisadeTarget(archiving: boolean): Target {
     },
 
     async prepare(setup) {
-      await cli('init', '--domain', setup.domain, '--dir', setup.dir);
+      await cli(CLI_TIMEOUT_MS, 'init', '--domain', setup.domain, '--dir', setup.dir);
       const file = configFile(setup);
       const doc = YAML.parseDocument(await readFile(file, 'utf8'));
       doc.setIn(['listeners', 'c2s', 'address'], '127.0.0.1');
@@ -78,8 +87,8 @@ function palisadeTarget(archiving: boolean): Target {
         doc.setIn(['tls', 'key_file'], setup.certificate.key);
       }
       if (doc.hasIn(['logging', 'level'])) doc.setIn(['logging', 'level'], 'warn');
-      // The reference servers run without rate limits (no mod_limits, shaper: none);
-      // so does Palisade here. Every connection comes from 127.0.0.1.
+      // The reference servers run without rate limits (no mod_limits, shaper: none)
+      // and do not ping idle clients; so does Palisade here. Every connection comes from 127.0.0.1.
       for (const [key, value] of Object.entries(BENCH_LIMITS)) {
         if (doc.hasIn(['limits', key])) doc.setIn(['limits', key], value);
       }
@@ -87,7 +96,8 @@ function palisadeTarget(archiving: boolean): Target {
 
       const users = join(setup.dir, 'bench-users.csv');
       await writeFile(users, setup.usernames.map((u) => `${u}@${setup.domain},${setup.password}\n`).join(''));
-      await cli('user', 'import', users, '--config', file);
+      const importMs = CLI_TIMEOUT_MS + setup.usernames.length * setup.iterations * IMPORT_MS_PER_ITERATION;
+      await cli(importMs, 'user', 'import', users, '--config', file);
     },
 
     spawn(setup): ChildProcess {
@@ -109,6 +119,8 @@ const BENCH_LIMITS: Record<string, number> = {
   stanzas_per_second: 1_000_000,
   stanzas_burst: 1_000_000,
   unauthenticated_bytes_per_second: 1_073_741_824,
+  // The idle scenario's sessions send nothing and answer no ping.
+  idle_timeout: 86_400,
 };
 
 function configFile(setup: ServerSetup): string {

@@ -14,14 +14,14 @@ import type { ServerSetup, Target } from './target.ts';
 const MODULES = ['saslauth', 'tls', 'disco', 'ping', 'version', 'posix', 'websocket'];
 
 export const prosody = prosodyTarget(false);
-/** With mod_mam in its internal (file) storage; used only for the chat scenarios (messages, websocket). */
+/** With mod_mam in its internal (file) storage; used only for the chat scenarios (messages, websocket, latency). */
 export const prosodyMam = prosodyTarget(true);
 
 function prosodyTarget(archiving: boolean): Target {
   return {
     name: archiving ? 'prosody-mam' : 'prosody',
     archive: archiving ? 'mod_mam, internal storage (files)' : undefined,
-    scenarios: archiving ? ['messages', 'websocket'] : undefined,
+    scenarios: archiving ? ['messages', 'websocket', 'latency'] : undefined,
 
     async availability() {
       if (installedVersion()) return undefined;

@@ -65,6 +65,11 @@ export class RunningServer {
     return processTreeTicks(this.pid);
   }
 
+  /** Resident memory summed over the server's process tree (shared pages count once per process). */
+  rss(): { bytes: number; processes: number } {
+    return processTreeRss(this.pid);
+  }
+
   logTail(): string {
     try {
       return readFileSync(this.logFile, 'utf8').split('\n').slice(-15).join('\n');
@@ -132,10 +137,19 @@ function accepts(port: number): Promise<void> {
 }
 
 const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
+const PAGE_BYTES = Number(execFileSync('getconf', ['PAGESIZE'], { encoding: 'utf8' }).trim()) || 4096;
 
-/** utime+stime ticks of `root` and all its descendants, from /proc. */
-export function processTreeTicks(root: number): Map<number, number> {
-  const stats = new Map<number, { ppid: number; ticks: number }>();
+interface ProcStat {
+  ppid: number;
+  /** utime + stime, in clock ticks. */
+  ticks: number;
+  /** Resident set size, in bytes. */
+  rssBytes: number;
+}
+
+/** `root` and all its descendants, from /proc. */
+function processTree(root: number): Map<number, ProcStat> {
+  const stats = new Map<number, ProcStat>();
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     let stat: string;
@@ -146,18 +160,31 @@ export function processTreeTicks(root: number): Map<number, number> {
     }
     // Fields after the command name, which may itself contain spaces or parentheses.
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    stats.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]) });
+    stats.set(Number(entry), { ppid: Number(fields[1]), ticks: Number(fields[11]) + Number(fields[12]), rssBytes: Number(fields[21]) * PAGE_BYTES });
   }
-  const tree = new Map<number, number>();
+  const tree = new Map<number, ProcStat>();
   const queue = [root];
   while (queue.length > 0) {
     const pid = queue.pop()!;
     const stat = stats.get(pid);
     if (!stat) continue;
-    tree.set(pid, stat.ticks);
+    tree.set(pid, stat);
     for (const [child, s] of stats) if (s.ppid === pid) queue.push(child);
   }
   return tree;
+}
+
+/** utime+stime ticks of `root` and all its descendants. */
+export function processTreeTicks(root: number): Map<number, number> {
+  return new Map([...processTree(root)].map(([pid, s]) => [pid, s.ticks]));
+}
+
+/** Resident memory of `root` and all its descendants, summed, and how many processes that is. */
+export function processTreeRss(root: number): { bytes: number; processes: number } {
+  const tree = processTree(root);
+  let bytes = 0;
+  for (const s of tree.values()) bytes += s.rssBytes;
+  return { bytes, processes: tree.size };
 }
 
 /** CPU seconds the tree used between two snapshots; processes gone by `after` are not counted. */

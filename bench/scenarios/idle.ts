@@ -1,0 +1,50 @@
+// Memory per idle session: the server's resident memory (all its processes)
+// before and after N sessions logged in (TLS, SCRAM, bind, initial presence) and
+// then left idle, each reading taken after a settle period.
+import { closeAll, loginAll, sleep, type Scenario } from './scenario.ts';
+
+/** Seconds of quiet before each reading: start-up and login garbage may be collected meanwhile. */
+const SETTLE_SECONDS = 5;
+
+export function idleScenario(connections: number): Scenario {
+  return {
+    name: 'idle',
+    accountsNeeded: () => connections,
+    async run(context) {
+      await sleep(SETTLE_SECONDS * 1000);
+      const before = context.server.rss();
+      const started = performance.now();
+      const batch = await loginAll(context);
+      const loginSeconds = (performance.now() - started) / 1000;
+      let lost = 0;
+      let firstError = batch.firstError;
+      for (const c of batch.connections) {
+        c?.takeOver(
+          () => {},
+          (error) => {
+            lost++;
+            firstError ??= error.message;
+          },
+        );
+      }
+      await sleep(SETTLE_SECONDS * 1000);
+      const after = context.server.rss();
+      // Sessions that ended while settling no longer hold memory: count only those still open.
+      const open = batch.latenciesMs.length - lost;
+      closeAll(batch.connections);
+      return {
+        figures: {
+          connections: open,
+          rssBeforeMiB: before.bytes / 2 ** 20,
+          rssAfterMiB: after.bytes / 2 ** 20,
+          kibPerConnection: (after.bytes - before.bytes) / 1024 / open,
+          processes: after.processes,
+          loginSeconds,
+        },
+        negotiated: batch.connections.find((c) => c)?.negotiated,
+        failures: batch.failures + lost,
+        firstError,
+      };
+    },
+  };
+}
