@@ -72,6 +72,18 @@ export async function startHttps(server: Server, opts: { admit(socket: Socket): 
   const publicBase = () => (origin ??= publicOrigin(listener.public_url, cfg.domain, (app.server.address() as AddressInfo).port));
   registerSecurityHeaders(app, publicBase);
   await registerWebSocket(app, server);
+  if (wholeRequestTimeout === 0) {
+    // Node's whole-request timeout is off for the sake of uploads and downloads (module routes, which
+    // stream with their own idle limits) and WebSocket streams; every other request keeps one, so a
+    // body trickled to another route cannot hold a connection open.
+    // After the WebSocket plugin's own hook, which marks upgrade requests (request.ws).
+    app.addHook('onRequest', async (request, reply) => {
+      if ((request.routeOptions.config as { streams?: boolean }).streams || (request as { ws?: boolean }).ws) return;
+      const timer = setTimeout(() => request.raw.socket.destroy(), requestTimeout);
+      reply.raw.once('close', () => clearTimeout(timer));
+    });
+  }
+
   registerHostMeta(app, () => websocketUrl(publicBase(), WEBSOCKET_PATH));
   await registerWebClient(app, cfg.domain, WEBSOCKET_PATH);
   if (cfg.registration.invitations) await registerInvitations(app, server);
@@ -79,7 +91,9 @@ export async function startHttps(server: Server, opts: { admit(socket: Socket): 
     // Bodies reach these routes unread (request.raw): the module streams them with its own limits.
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
     // HEAD named explicitly: the handler answers it with the real Content-Length and no body.
-    for (const r of routes) scope.route({ method: r.method === 'GET' ? ['GET', 'HEAD'] : 'PUT', url: r.url, handler: r.handler });
+    for (const r of routes) {
+      scope.route({ method: r.method === 'GET' ? ['GET', 'HEAD'] : 'PUT', url: r.url, handler: r.handler, config: { streams: true } });
+    }
   });
 
   await app.listen({ host: listener.address, port: listener.port });
