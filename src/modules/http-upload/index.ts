@@ -68,7 +68,7 @@ const options = z.strictObject({
     .describe('bytes one account may request slots for in 24 hours (default 1 GiB); 0: no uploads'),
   expire_after_days: z.int().min(1).max(3650).default(30).describe('days after which an uploaded file is deleted, 1..3650'),
   slot_lifetime_seconds: z.int().min(10).max(86_400).default(300).describe('seconds a slot may wait for its PUT, 10..86400'),
-  idle_timeout_seconds: z.int().min(5).max(600).default(30).describe('an upload that sends nothing for this long is cut off, 5..600'),
+  idle_timeout_seconds: z.int().min(5).max(600).default(30).describe('an upload that sends nothing, or a download whose reader takes nothing, for this long is cut off, 5..600'),
   types: z
     .strictObject({
       refused: z.array(mediaType).max(1000).default(DEFAULT_REFUSED_TYPES).describe('media types refused, detected from the content or announced'),

@@ -263,6 +263,10 @@ export class UploadService {
       .header('cache-control', 'private, no-transform');
     if (req.method === 'HEAD') return reply.send();
     const decipher = fileDecipher(this.d.serverKey, upload.secrets, upload.tag);
+    // A reader that stops reading holds the connection: cut it off like a stalled upload.
+    const socket = req.raw.socket;
+    socket.setTimeout(this.d.limits.idleMs, () => socket.destroy());
+    reply.raw.once('close', () => socket.setTimeout(0));
     // A failing tag (the file was altered on disk) surfaces at the end: the response is cut off, never completed.
     return reply.send(
       pipeline(createReadStream(join(this.d.uploadsDir, upload.blob)), decipher, (err) => {
