@@ -17,10 +17,10 @@ and, for each carbon, the wrapper's 'from' and the forwarded message's
 from, to and body.
 """
 import asyncio
-import json
 import os
 
 import slixmpp
+from slixmpp_run import run
 
 env = os.environ
 
@@ -66,21 +66,4 @@ class Client(slixmpp.ClientXMPP):
         self.done.set_result(None)
 
 
-async def main():
-    client = Client(env['XMPP_JID'], env['XMPP_PASSWORD'])
-    client.ca_certs = env['XMPP_CA']
-    client.connect((env['XMPP_HOST'], int(env['XMPP_PORT'])), use_ssl=False, force_starttls=True)
-    try:
-        await asyncio.wait_for(client.done, float(env.get('XMPP_TIMEOUT', '15')))
-    except asyncio.TimeoutError:
-        client.result['error'] = client.result['error'] or 'timeout'
-    print(json.dumps(client.result), flush=True)
-    client.disconnect(wait=1.0)
-    try:
-        await asyncio.wait_for(client.disconnected, 2)
-    except Exception:
-        pass
-
-
-if __name__ == '__main__':
-    asyncio.run(main())
+run(Client, 15)

@@ -18,12 +18,11 @@ JSON object: ok, error, url, max_file_size, downloaded (hex sha256), status.
 """
 import asyncio
 import hashlib
-import json
-import logging
 import os
 
 import aiohttp
 import slixmpp
+from slixmpp_run import run
 
 env = os.environ
 
@@ -89,22 +88,4 @@ class Client(slixmpp.ClientXMPP):
         self.done.set_result(None)
 
 
-async def main():
-    if env.get('SLIX_DEBUG') == '1':
-        logging.basicConfig(level=logging.DEBUG)
-    client = Client(env['XMPP_JID'], env['XMPP_PASSWORD'])
-    client.ca_certs = env['XMPP_CA']
-    client.connect((env['XMPP_HOST'], int(env['XMPP_PORT'])), use_ssl=False, force_starttls=True)
-    try:
-        await asyncio.wait_for(client.done, float(env.get('XMPP_TIMEOUT', '20')))
-    except asyncio.TimeoutError:
-        client.result['error'] = client.result['error'] or 'timeout'
-    print(json.dumps(client.result), flush=True)
-    client.disconnect(wait=1.0)
-    try:
-        await asyncio.wait_for(client.disconnected, 2)
-    except Exception:
-        pass
-
-
-asyncio.run(main())
+run(Client, 20)

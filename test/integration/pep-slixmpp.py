@@ -21,11 +21,11 @@ owner "ready" (chat message); collect PEP notifications until the owner sends
 """
 import asyncio
 import json
-import logging
 import os
 
 import slixmpp
 from slixmpp.exceptions import IqError
+from slixmpp_run import run
 
 env = os.environ
 PUBSUB_ERRORS = '{http://jabber.org/protocol/pubsub#errors}'
@@ -113,22 +113,4 @@ class Client(slixmpp.ClientXMPP):
         self.done.set_result(None)
 
 
-async def main():
-    if env.get('SLIX_DEBUG') == '1':
-        logging.basicConfig(level=logging.DEBUG)
-    client = Client(env['XMPP_JID'], env['XMPP_PASSWORD'])
-    client.ca_certs = env['XMPP_CA']
-    client.connect((env['XMPP_HOST'], int(env['XMPP_PORT'])), use_ssl=False, force_starttls=True)
-    try:
-        await asyncio.wait_for(client.done, float(env.get('XMPP_TIMEOUT', '20')))
-    except asyncio.TimeoutError:
-        client.result['error'] = client.result['error'] or 'timeout'
-    print(json.dumps(client.result), flush=True)
-    client.disconnect(wait=1.0)
-    try:
-        await asyncio.wait_for(client.disconnected, 2)
-    except Exception:
-        pass
-
-
-asyncio.run(main())
+run(Client, 20)

@@ -19,7 +19,7 @@ import type { Element } from '../../xmpp/element.ts';
 import type { JID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
 import { pubsubError } from '../pep/errors.ts';
-import { parseStored } from '../pep/payload.ts';
+import { parseStored } from '../../xmpp/stored-xml.ts';
 import type { PepService } from '../pep/service.ts';
 import type { VCardService } from '../vcard/index.ts';
 import { photoHash, photoOf } from '../vcard/vcard.ts';

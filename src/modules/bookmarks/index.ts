@@ -23,7 +23,7 @@ import { NS } from '../../xmpp/ns.ts';
 import { KeyedQueue } from '../offline/queue.ts';
 import type { NodeConfig } from '../pep/config.ts';
 import { pubsubError } from '../pep/errors.ts';
-import { parseStored } from '../pep/payload.ts';
+import { parseStored } from '../../xmpp/stored-xml.ts';
 import type { PepService } from '../pep/service.ts';
 import type { PrivateService } from '../private/index.ts';
 import { fromStorage, roomJid, sameConference, toStorage, type Bookmark } from './convert.ts';

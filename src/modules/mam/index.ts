@@ -19,7 +19,7 @@ import { hasArchiveId, isArchivable, newStanzaId, stanzaIdElement, stripForgedId
 import { parseQuery, queryForm } from './form.ts';
 import { PrefsCache } from './prefs-cache.ts';
 import { DEFAULT_MODES, parsePrefs, prefsElement, ruleFor, type Preferences } from './prefs.ts';
-import { finElement, fromArchivedXml, metadataElement, resultMessage } from './results.ts';
+import { finElement, metadataElement, pageResults } from './results.ts';
 import { purgeExpired } from './retention.ts';
 import type { MamService } from './service.ts';
 import { ArchiveStore, UnknownArchiveIdError, type MamTables, type NewArchived } from './store.ts';
@@ -142,17 +142,14 @@ export default defineModule({
         throw err;
       });
       // The results go out before the router sends the iq result with <fin/> (XEP-0313 §4.2).
-      for (const item of q.flip ? [...page.items].reverse() : page.items) {
-        let message: Element;
-        try {
-          message = fromArchivedXml(item.xml);
-        } catch (err) {
-          // Never the content: it is the user's.
-          ctx.log.error({ id: item.stanzaId, account: archiveJid, reason: (err as Error).message }, 'skipping an unreadable archived message');
-          continue;
-        }
-        session.send(resultMessage(session.jid.toString(), archiveJid, q.queryId, item, message));
-      }
+      const results = pageResults(page.items, {
+        flip: q.flip,
+        to: session.jid.toString(),
+        archive: archiveJid,
+        queryId: q.queryId,
+        unreadable: (item, reason) => ctx.log.error({ id: item.stanzaId, account: archiveJid, reason }, 'skipping an unreadable archived message'),
+      });
+      for (const result of results) session.send(result);
       return finElement(page);
     });
 

@@ -1,26 +1,36 @@
 // What an archive query sends back (XEP-0313 §4.2–4.3): one <message/> per
 // archived message, wrapping it as XEP-0297 forwards it with the XEP-0203 time
 // it was archived, then the <fin/> with the XEP-0059 page description.
-import { parseElement } from '../../net/xml-stream.ts';
+import { parseStored } from '../../xmpp/stored-xml.ts';
 import { x, type Element } from '../../xmpp/element.ts';
 import { NS } from '../../xmpp/ns.ts';
 import type { ArchivePage, ArchivePosition, Archived } from './store.ts';
 
-// What was archived passed the server's stanza limits when it arrived; these
-// only bound the parse of a row, whatever limits are configured now.
-const STORED_LIMITS = {
-  maxStanzaBytes: 64 * 1024 * 1024,
-  maxDepth: 1024,
-  maxAttributes: 16384,
-  maxAttributeBytes: 16 * 1024 * 1024,
-  maxNameBytes: 65536,
-};
-
 /** The archived message parsed back; throws when the row is not a jabber:client message. */
 export function fromArchivedXml(xml: string): Element {
-  const message = parseElement(xml, STORED_LIMITS);
+  const message = parseStored(xml);
   if (message.name !== 'message' || message.attrs.xmlns !== NS.client) throw new Error('an archived row is not a jabber:client message');
   return message;
+}
+
+/**
+ * The results of a page for the querier, in the order they go out (newest
+ * first with <flip-page/>). A row that does not parse is left out and
+ * reported through `unreadable` (its content is the user's: never logged).
+ */
+export function pageResults(
+  items: readonly Archived[],
+  o: { flip: boolean; to: string; archive: string; queryId: string | undefined; unreadable(item: Archived, reason: string): void },
+): Element[] {
+  const out: Element[] = [];
+  for (const item of o.flip ? [...items].reverse() : items) {
+    try {
+      out.push(resultMessage(o.to, o.archive, o.queryId, item, fromArchivedXml(item.xml)));
+    } catch (err) {
+      o.unreadable(item, (err as Error).message);
+    }
+  }
+  return out;
 }
 
 /** One result for the querying session: `to` the querier, `from` the archive. */

@@ -11,7 +11,7 @@ import { StanzaError } from '../../xmpp/errors.ts';
 import { parseJID, type JID } from '../../xmpp/jid.ts';
 import { hasArchivableContent, newStanzaId, stanzaIdElement, toArchivedXml } from '../mam/archiving.ts';
 import { parseQuery, queryForm } from '../mam/form.ts';
-import { finElement, fromArchivedXml, metadataElement, resultMessage } from '../mam/results.ts';
+import { finElement, metadataElement, pageResults } from '../mam/results.ts';
 import type { MamService } from '../mam/service.ts';
 import { UnknownArchiveIdError, type Owner } from '../mam/store.ts';
 import type { Room } from './room.ts';
@@ -83,17 +83,14 @@ export class RoomArchive {
       if (err instanceof UnknownArchiveIdError) throw new StanzaError('item-not-found', `There is no message with the id '${err.stanzaId}' in the archive of ${roomJid}.`);
       throw err;
     });
-    for (const item of q.flip ? [...page.items].reverse() : page.items) {
-      let message: Element;
-      try {
-        message = fromArchivedXml(item.xml);
-      } catch (err) {
-        // Never the content: it is the occupants'.
-        this.#log.error({ id: item.stanzaId, room: roomJid, reason: (err as Error).message }, 'skipping an unreadable archived room message');
-        continue;
-      }
-      await send(resultMessage(user.toString(), roomJid, q.queryId, item, message));
-    }
+    const results = pageResults(page.items, {
+      flip: q.flip,
+      to: user.toString(),
+      archive: roomJid,
+      queryId: q.queryId,
+      unreadable: (item, reason) => this.#log.error({ id: item.stanzaId, room: roomJid, reason }, 'skipping an unreadable archived room message'),
+    });
+    for (const result of results) await send(result);
     return finElement(page);
   }
 

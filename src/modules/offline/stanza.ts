@@ -1,7 +1,7 @@
 // What the offline module does to message stanzas: which ones it stores
 // (XEP-0160 §3, RFC 6121 §8.5.2.2, XEP-0334 hints), how one is written to
 // storage, and how a stored one is delivered with its XEP-0203 delay stamp.
-import { parseElement } from '../../net/xml-stream.ts';
+import { parseStored } from '../../xmpp/stored-xml.ts';
 import { x, type Element } from '../../xmpp/element.ts';
 import { NS } from '../../xmpp/ns.ts';
 
@@ -54,19 +54,9 @@ export function toStoredXml(message: Element, domain: string): string {
   return copy.toString();
 }
 
-// What was stored passed the server's stanza limits when it arrived; these only
-// bound the parse of a row, whatever limits are configured now.
-const STORED_LIMITS = {
-  maxStanzaBytes: 64 * 1024 * 1024,
-  maxDepth: 1024,
-  maxAttributes: 16384,
-  maxAttributeBytes: 16 * 1024 * 1024,
-  maxNameBytes: 65536,
-};
-
 /** A stored message as it is delivered: parsed back, with the XEP-0203 stamp of when it was stored. */
 export function fromStoredXml(xml: string, storedAt: Date, domain: string): Element {
-  const message = parseElement(xml, STORED_LIMITS);
+  const message = parseStored(xml);
   if (message.name !== 'message' || message.attrs.xmlns !== NS.client) throw new Error('a stored offline message is not a jabber:client message');
   delete message.attrs.xmlns; // the stream's content namespace
   message.append(x('delay', { xmlns: NS.delay, from: domain, stamp: storedAt.toISOString() }).t('Offline Storage'));

@@ -2,7 +2,7 @@
 // headline messages from the owner's bare JID carrying <event/>.
 import { x, type Element } from '../../xmpp/element.ts';
 import { NS } from '../../xmpp/ns.ts';
-import { parseStored } from './payload.ts';
+import { parseStored } from '../../xmpp/stored-xml.ts';
 import type { StoredItem } from './store.ts';
 
 export function itemElement(item: Pick<StoredItem, 'id' | 'xml'>): Element {

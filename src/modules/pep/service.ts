@@ -18,7 +18,7 @@ import { againstFixed, defaultConfig, itemsKept, unmetPreconditions, withChanges
 import { noSuchNode, pubsubError } from './errors.ts';
 import { eventMessage, publishedEvent, retractedEvent } from './event.ts';
 import type { NotifyInterest } from './interest.ts';
-import { parseStored, standaloneXml } from './payload.ts';
+import { parseStored, standaloneXml } from '../../xmpp/stored-xml.ts';
 import type { NodeChange, NodeRules, PublishedItem } from './rules.ts';
 import type { Owner, PepStore, StoredItem } from './store.ts';
 

@@ -16,7 +16,7 @@
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { defineModule } from '../../core/module.ts';
-import { parseElement } from '../../net/xml-stream.ts';
+import { parseStored, standaloneXml } from '../../xmpp/stored-xml.ts';
 import { x, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import type { JID } from '../../xmpp/jid.ts';
@@ -152,18 +152,4 @@ function refuseReserved(ns: string): void {
 /** No children, no text and no attribute but its namespace: storing it is the same as storing nothing. */
 function isEmpty(el: Element): boolean {
   return el.children.every((c) => typeof c === 'string' && c.trim() === '') && Object.keys(el.attrs).every((k) => k === 'xmlns');
-}
-
-/** The element as XML text that parses on its own (namespace and ancestors' prefix declarations on it). */
-function standaloneXml(el: Element): string {
-  const copy = el.clone();
-  copy.attrs = { xmlns: el.ns, ...copy.attrs };
-  for (let a = el.parent; a; a = a.parent) {
-    for (const [k, v] of Object.entries(a.attrs)) if (k.startsWith('xmlns:') && !(k in copy.attrs)) copy.attrs[k] = v;
-  }
-  return copy.toString();
-}
-
-function parseStored(xml: string): Element {
-  return parseElement(xml, { maxStanzaBytes: 64 * 1024 * 1024, maxDepth: 1024, maxAttributes: 16384, maxAttributeBytes: 16 * 1024 * 1024, maxNameBytes: 65536 });
 }

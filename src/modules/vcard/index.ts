@@ -22,7 +22,8 @@ import { StanzaError } from '../../xmpp/errors.ts';
 import type { JID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
 import { VCardStore, type VCardTables } from './store.ts';
-import { emptyVCard, isEmptyVCard, parseStored, photoHash, standaloneXml, withPhoto, type Photo } from './vcard.ts';
+import { parseStored, standaloneXml } from '../../xmpp/stored-xml.ts';
+import { emptyVCard, isEmptyVCard, photoHash, withPhoto, type Photo } from './vcard.ts';
 
 export interface VCardService {
   /** The account's vCard; undefined when it has none. */

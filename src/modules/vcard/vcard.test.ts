@@ -9,7 +9,8 @@ import { StanzaError } from '../../xmpp/errors.ts';
 import { parseElement } from '../../net/xml-stream.ts';
 import { startTestServer, type TestServer } from '../../../test/helpers/server.ts';
 import { login, stanzaError, type RawClient } from '../../../test/helpers/raw-client.ts';
-import { photoHash, standaloneXml, parseStored } from './vcard.ts';
+import { parseStored, standaloneXml } from '../../xmpp/stored-xml.ts';
+import { photoHash } from './vcard.ts';
 
 const IMAGE = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex');
 const IMAGE_B64 = IMAGE.toString('base64');

@@ -1,29 +1,9 @@
 // The vCard element as the vcard module handles it: written out on its own
 // (XML text that parses by itself), read back, and its XEP-0153 photo hash.
 import { createHash } from 'node:crypto';
-import { parseElement } from '../../net/xml-stream.ts';
 import { x, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import { NS } from '../../xmpp/ns.ts';
-
-/**
- * The element as XML text that stands on its own: its namespace stated, and the
- * declarations of prefixes its attributes use that were made on an ancestor
- * (the parser puts those on the stanza) copied onto it.
- */
-export function standaloneXml(el: Element): string {
-  const copy = el.clone();
-  copy.attrs = { xmlns: el.ns, ...copy.attrs };
-  for (let a = el.parent; a; a = a.parent) {
-    for (const [k, v] of Object.entries(a.attrs)) if (k.startsWith('xmlns:') && !(k in copy.attrs)) copy.attrs[k] = v;
-  }
-  return copy.toString();
-}
-
-/** Parses what standaloneXml wrote; the element carries its namespace in attrs.xmlns. */
-export function parseStored(xml: string): Element {
-  return parseElement(xml, { maxStanzaBytes: 64 * 1024 * 1024, maxDepth: 1024, maxAttributes: 16384, maxAttributeBytes: 16 * 1024 * 1024, maxNameBytes: 65536 });
-}
 
 /** An empty vCard: what an account without one has (XEP-0054 §3.1 allows it for one's own). */
 export function emptyVCard(): Element {
