@@ -1,5 +1,5 @@
 // Decision cost of the policy engine (issue 6 target: < 5 µs median per routed
-// stanza with 50 rules). Standalone: node --import tsx bench/policy-decide.ts;
+// stanza with 50 rules). Standalone: node --import ./bin/ts-loader.js bench/policy-decide.ts;
 // also part of `npm run bench` (scenario `policy`, Palisade only, in-process).
 //
 // The policy has 50 rules of every kind (subject groups, users, IP ranges,

@@ -2,7 +2,7 @@
 // how long until every subscriber has it? Each broadcast stanza goes through
 // the router on the account's behalf (classify + policy decision + delivery).
 //
-//   node --import tsx bench/presence-fanout.ts [contacts=500] [runs=30]
+//   node --import ./bin/ts-loader.js bench/presence-fanout.ts [contacts=500] [runs=30]
 //   npm run bench -- --only fanout [--fanout N]      (the same, as part of the bench)
 //
 // Self-contained: starts a Palisade in this process (test/helpers/server.ts,
@@ -144,7 +144,7 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
   const contacts = Number(process.argv[2] ?? 500);
   const runs = Number(process.argv[3] ?? 30);
   if (!Number.isInteger(contacts) || contacts < 1 || !Number.isInteger(runs) || runs < 1) {
-    throw new Error('usage: node --import tsx bench/presence-fanout.ts [contacts=500] [runs=30]');
+    throw new Error('usage: node --import ./bin/ts-loader.js bench/presence-fanout.ts [contacts=500] [runs=30]');
   }
   await presenceFanout({ contacts, runs, log: (line) => console.log(line) });
 }

@@ -1,6 +1,6 @@
 // Throughput of the restricted XML stream parser on small chat messages, next
 // to bare saxes on the same bytes (the floor our checks and tree building add to).
-// Run: node --import tsx bench/xml-parse.ts
+// Run: node --import ./bin/ts-loader.js bench/xml-parse.ts
 import { SaxesParser } from 'saxes';
 import { XmlStreamParser } from '../src/net/xml-stream.ts';
 

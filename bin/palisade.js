@@ -1,6 +1,5 @@
 #!/usr/bin/env node
-// Runs the TypeScript sources through tsx, so an install needs no build step.
-import { register } from 'tsx/esm/api';
+// Runs the TypeScript sources through Palisade's own loader (ts-loader.js), so an install needs no build step.
+import './ts-loader.js';
 
-register();
 await import('../src/cli/bin.ts');

@@ -11,9 +11,10 @@ import type { ServerSetup, Target } from './target.ts';
 const execFileAsync = promisify(execFile);
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(REPO, 'src', 'cli', 'bin.ts');
+const LOADER = join(REPO, 'bin', 'ts-loader.js');
 
 function cliArgs(...args: string[]): string[] {
-  return ['--import', 'tsx', CLI, ...args];
+  return ['--import', LOADER, CLI, ...args];
 }
 
 /** PALISADE_BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops (measure before optimising). */

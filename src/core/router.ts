@@ -45,7 +45,8 @@ export interface RouterDeps {
 }
 
 export class Router {
-  private readonly hooks = new Map<StanzaEvent, HookEntry[]>();
+  /** By kind, then target: no key string is built per stanza. */
+  private readonly hooks = new Map<StanzaKind, Map<RouteTarget, readonly HookEntry[]>>();
   private readonly iqHandlers = new Map<string, IqHandler>();
   private readonly classifiers: Classifier[] = [];
   /** Subdomains served by modules (component hosts), by prepared domain. */
@@ -60,16 +61,17 @@ export class Router {
 
   /** Registers a hook; returns its remover. Higher priority runs first; equal priorities run in registration order. */
   addHook(event: StanzaEvent, handler: StanzaHook, priority = 0): () => void {
-    const list = this.hooks.get(event) ?? [];
+    const [kind, target] = event.split('/') as [StanzaKind, RouteTarget];
+    let byTarget = this.hooks.get(kind);
+    if (!byTarget) this.hooks.set(kind, (byTarget = new Map()));
     const entry = { handler, priority };
+    // Lists are replaced, never changed in place, so dispatch walks one without copying it per stanza.
+    const list = [...(byTarget.get(target) ?? [])];
     const at = list.findIndex((e) => e.priority < priority);
     if (at < 0) list.push(entry);
     else list.splice(at, 0, entry);
-    this.hooks.set(event, list);
-    return () => {
-      const i = list.indexOf(entry);
-      if (i >= 0) list.splice(i, 1);
-    };
+    byTarget.set(target, list);
+    return () => byTarget.set(target, (byTarget.get(target) ?? []).filter((e) => e !== entry));
   }
 
   addIq(spec: IqSpec, handler: IqHandler): () => void {
@@ -235,9 +237,9 @@ export class Router {
 
   private async dispatch(kind: StanzaKind, stanza: Element, route: RouteContext): Promise<void> {
     try {
-      const hooks = this.hooks.get(`${kind}/${route.target}`);
+      const hooks = this.hooks.get(kind)?.get(route.target);
       if (hooks) {
-        for (const { handler } of [...hooks]) {
+        for (const { handler } of hooks) {
           if (await handler(stanza, route)) return;
         }
       }

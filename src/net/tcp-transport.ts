@@ -18,6 +18,7 @@ export class TcpTransport implements StreamTransport {
   private readonly limits: XmlLimits;
   private readonly tls: TlsProvider;
   private readonly onSocketError: (message: string) => void;
+  private corked = false;
 
   constructor(socket: Socket, opts: { limits: XmlLimits; tls: TlsProvider; onSocketError: (message: string) => void }) {
     this.socket = socket;
@@ -94,8 +95,19 @@ export class TcpTransport implements StreamTransport {
   }
 
   private write(data: string): void {
-    if (this.socket.destroyed || !this.socket.writable) return;
-    this.socket.write(data);
+    const socket = this.socket;
+    if (socket.destroyed || !socket.writable) return;
+    // Everything written in one turn of the event loop leaves as one write: on
+    // TLS one record and one system call instead of one per stanza.
+    if (!this.corked) {
+      this.corked = true;
+      socket.cork();
+      process.nextTick(() => {
+        this.corked = false;
+        socket.uncork();
+      });
+    }
+    socket.write(data);
   }
 
   get bufferedBytes(): number {

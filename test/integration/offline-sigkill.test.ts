@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { login, type RawClient } from '../helpers/raw-client.ts';
 
 const SCRIPT = fileURLToPath(new URL('./offline-server-process.ts', import.meta.url));
+const LOADER = fileURLToPath(new URL('../../bin/ts-loader.js', import.meta.url));
 const ACKED = 200;
 const UNACKED = 200;
 const ALICE = { username: 'alice', password: 'alice-secret-pw' };
@@ -33,7 +34,7 @@ after(() => {
 
 /** Starts the server process on dataDir; resolves with it and its STARTTLS port once it listens. */
 function startServer(): Promise<{ child: ChildProcess; port: number }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', SCRIPT, dataDir], {
+  const child = spawn(process.execPath, ['--import', LOADER, SCRIPT, dataDir], {
     env: { ...process.env, PALISADE_TEST_USERS: `${ALICE.username}:${ALICE.password},${BOB.username}:${BOB.password}` },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

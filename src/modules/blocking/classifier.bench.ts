@@ -1,5 +1,5 @@
 // What the blocking classifier costs per routed stanza (not a test):
-//   node --import tsx src/modules/blocking/classifier.bench.ts
+//   node --import ./bin/ts-loader.js src/modules/blocking/classifier.bench.ts
 // Every list cached (the steady state for online accounts); the request object
 // is made per iteration as the router does, and its cost is measured apart.
 import { performance } from 'node:perf_hooks';

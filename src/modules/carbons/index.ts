@@ -5,7 +5,7 @@
 // hook sees it. Docs: docs/modules/carbons.md.
 import { defineModule, type RouteContext, type StanzaHook } from '../../core/module.ts';
 import type { ClientSession } from '../../core/session.ts';
-import type { Element } from '../../xmpp/element.ts';
+import { onceMark, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import type { JID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
@@ -28,7 +28,7 @@ export default defineModule({
     // Keyed by the session object: a new session with the same full JID starts without carbons.
     const enabled = new WeakSet<ClientSession>();
     // A message to a resource that went away comes round again, the same object, as one to the bare JID.
-    const copied = new WeakSet<Element>();
+    const firstCopy = onceMark('carbons');
 
     const toggle =
       (on: boolean) =>
@@ -68,10 +68,9 @@ export default defineModule({
     };
 
     const copy: StanzaHook = (stanza, route) => {
-      if (copied.has(stanza)) return false;
       // The resource is gone: the router hands the message on to the bare JID, and it is copied there.
       if (route.target === 'full' && !ctx.sessions.get(route.to)) return false;
-      copied.add(stanza);
+      if (!firstCopy(stanza)) return false;
       const local = route.target !== 'remote';
       const privateMark = stanza.getChild('private', NS.carbons);
       if (privateMark) {

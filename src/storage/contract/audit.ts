@@ -238,7 +238,8 @@ export function auditContract(target: ContractTarget): void {
 
 function workerArgs(cfg: StorageConfig, count: string, actor: string): string[] {
   const worker = fileURLToPath(new URL('./audit-worker.ts', import.meta.url));
-  return ['--import', import.meta.resolve('tsx'), worker, JSON.stringify(cfg), count, actor];
+  const loader = fileURLToPath(new URL('../../../bin/ts-loader.js', import.meta.url));
+  return ['--import', loader, worker, JSON.stringify(cfg), count, actor];
 }
 
 async function brokenAt(s: Storage): Promise<number | undefined> {
