@@ -45,7 +45,11 @@ const OPEN_FILES_HEADROOM = 1024;
 /** Below this share of the offered rate delivered, a server did not keep up in the latency scenario. */
 const KEPT_UP_PERCENT = 99;
 const IN_PROCESS = ['fanout', 'policy'] as const;
-const SCENARIO_NAMES: readonly string[] = [...SERVER_SCENARIOS, ...IN_PROCESS];
+/** Palisade alone with a configuration of its own (bench/scenarios/upload.ts): upload + scan against clamd alone. */
+const UPLOAD = 'upload';
+const SCENARIO_NAMES: readonly string[] = [...SERVER_SCENARIOS, ...IN_PROCESS, UPLOAD];
+/** Timed 10 MB uploads (and as many clamd scans), after one untimed of each. */
+const UPLOAD_RUNS = 5;
 /** Presence updates timed per fan-out measurement (after the initial presence). */
 const FANOUT_RUNS = 30;
 /** Issue 6's target for classify+decide (also in bench/policy-decide.ts, which run.ts imports only when needed). */
@@ -95,6 +99,8 @@ interface BenchRecord {
   machine: { cpus: number; model: string; node: string };
   result: ScenarioResult | null;
   error: string | null;
+  /** What the figures depend on beyond params, e.g. the upload scenario's clamd database. */
+  notes?: string[];
 }
 
 function parseOptions(): Options | undefined {
@@ -276,6 +282,24 @@ const ROWS: Record<string, [string, string, boolean][]> = {
     ['processCpuSeconds', 'bench process CPU for the updates (s)', false],
     ['setupSeconds', 'set-up: subscribers online (s)', false],
   ],
+  upload: [
+    ['palisadeMBps', 'upload+scan through Palisade (MB/s, median)', true],
+    ['clamdMBps', 'clamd INSTREAM alone (MB/s, median)', false],
+    ['ratio', 'Palisade / clamd alone', false],
+    ['palisadeMBPerServerCpuSecond', 'upload+scan: MB per server CPU-s (Palisade and clamd)', true],
+    ['clamdMBPerServerCpuSecond', 'clamd alone: MB per clamd CPU-s', false],
+    ['uploadMsP50', 'slot + PUT until 201, p50 (ms)', true],
+    ['uploadMsMax', 'slot + PUT until 201, max (ms)', false],
+    ['scanMsP50', 'clamd alone, p50 (ms)', false],
+    ['scanMsMax', 'clamd alone, max (ms)', false],
+    ['fileMB', 'file size (MB)', false],
+    ['runs', 'timed runs', false],
+    ['serverCpuSeconds', 'server CPU, Palisade and its clamd (s)', false],
+    ['loadgenCpuSeconds', 'load generator CPU (s)', false],
+    ['otherCpuSeconds', 'other processes CPU (s)', false],
+    ['seconds', 'wall time timed, uploads and scans (s)', false],
+    ['systemDatabase', 'system signature database (1) or EICAR-only (0)', false],
+  ],
   policy: [
     ['classifyDecideMedianUs', 'classify+decide median (µs)', true],
     ['classifyDecideP90Us', 'classify+decide p90 (µs)', true],
@@ -292,6 +316,7 @@ const ROWS: Record<string, [string, string, boolean][]> = {
 const IN_PROCESS_TITLES: Record<string, string> = {
   fanout: 'Palisade only, in-process (server and clients share one event loop); reference servers not measured for it yet',
   policy: 'Palisade only, in-process, per decision with 50 rules; reference servers not measured for it yet',
+  upload: 'Palisade only (spawned, managed clamd), one 10 MB file per run; against the same clamd scanning 10 MB alone',
 };
 
 function format(n: number | undefined): string {
@@ -343,6 +368,7 @@ function table(records: BenchRecord[], targets: readonly Target[]): string {
     out.push(`\n${scenario}${inProcess ? ` — ${inProcess}` : ''}\n${render([header, ...rows])}`);
 
     for (const [target, r] of byTarget) {
+      for (const n of r.notes ?? []) notes.push(`${target}/${scenario}: ${n}`);
       if (r.error) notes.push(`${target}/${scenario} did not run: ${r.error}`);
       else if (r.result?.firstError) notes.push(`${target}/${scenario} first failure: ${r.result.firstError}`);
       const f = r.result?.figures;
@@ -512,6 +538,7 @@ async function main(): Promise<number> {
     certificate: CERTIFICATE_KIND,
     fanout: options.fanout,
     fanoutRuns: FANOUT_RUNS,
+    uploadRuns: UPLOAD_RUNS,
   };
   const root = await mkdtemp(join(tmpdir(), 'palisade-bench-'));
   // On every exit, Ctrl-C included; server.ts's exit handler has killed the servers by then.
@@ -545,6 +572,24 @@ async function main(): Promise<number> {
     } catch (error) {
       record.error = (error as Error).message;
       progress(`palisade/${name} failed: ${record.error}`);
+    }
+    records.push(record);
+    const line = JSON.stringify(record);
+    process.stdout.write(`${line}\n`);
+    if (options.json) await appendFile(options.json, `${line}\n`);
+  }
+
+  if (options.only.has(UPLOAD) && ours) {
+    const record: BenchRecord = { time: new Date().toISOString(), scenario: UPLOAD, target: ours.target.name, version: ours.version, params, machine, result: null, error: null };
+    try {
+      progress('palisade/upload: running');
+      const { uploadThroughput } = await import('./scenarios/upload.ts');
+      const u = await uploadThroughput({ root, certificate, iterations: options.iterations, runs: UPLOAD_RUNS, log: (line) => progress(`  ${line}`) });
+      record.result = { figures: u.figures, negotiated: undefined, failures: 0, firstError: undefined };
+      record.notes = [`clamd used ${u.database}`];
+    } catch (error) {
+      record.error = (error as Error).message;
+      progress(`palisade/upload failed: ${record.error}`);
     }
     records.push(record);
     const line = JSON.stringify(record);

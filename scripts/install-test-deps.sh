@@ -3,9 +3,10 @@
 # (python3-aiohttp: slixmpp's HTTP upload plugin needs it),
 # Chromium for the web client test, clamd for the upload scanner (started per
 # test file with its own tiny signature database, never the system's), and
-# PostgreSQL for the storage contract suite. Skips apt when all are present.
+# PostgreSQL for the storage contract suite, zip for password-protected test
+# archives (zip -P). Skips apt when all are present.
 set -euo pipefail
-PACKAGES=(python3-slixmpp python3-aiohttp sendxmpp go-sendxmpp postgresql chromium clamav-daemon)
+PACKAGES=(python3-slixmpp python3-aiohttp sendxmpp go-sendxmpp postgresql chromium clamav-daemon zip)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")

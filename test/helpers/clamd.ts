@@ -15,6 +15,12 @@ export function eicar(): Buffer {
   return Buffer.from(EICAR_B64, 'base64');
 }
 
+/** Writes the one-signature (EICAR) database into dir, for a clamd of our own or a managed one. */
+export function writeEicarDatabase(dir: string): void {
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'test.ndb'), `Eicar-Test-Signature-Body:0:*:${eicar().toString('hex')}\n`);
+}
+
 export interface TestClamd {
   socket: string;
   stop(): Promise<void>;
@@ -34,9 +40,8 @@ function pong(socket: string): Promise<boolean> {
 
 export async function startClamd(): Promise<TestClamd> {
   const dir = mkdtempSync(join(tmpdir(), 'palisade-clamd-'));
-  mkdirSync(join(dir, 'db'));
+  writeEicarDatabase(join(dir, 'db'));
   mkdirSync(join(dir, 'tmp'));
-  writeFileSync(join(dir, 'db', 'test.ndb'), `Eicar-Test-Signature-Body:0:*:${eicar().toString('hex')}\n`);
   const socket = join(dir, 'clamd.sock');
   writeFileSync(
     join(dir, 'clamd.conf'),

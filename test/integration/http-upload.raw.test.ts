@@ -5,6 +5,7 @@
 // encrypted, infected ones quarantined, and fail-closed when clamd is gone.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
@@ -200,6 +201,10 @@ describe('HTTP upload (XEP-0363) over raw XMPP and HTTPS, with a real clamd', ()
     assert.equal(got.headers['content-type'], 'application/octet-stream');
     assert.match(String(got.headers['content-disposition']), /^attachment; filename="report\.bin"/);
     assert.equal(got.headers['x-content-type-options'], 'nosniff');
+    assert.equal(got.headers['accept-ranges'], 'bytes');
+    const part = await http('GET', s.get, undefined, { range: 'bytes=1000-1999' });
+    assert.equal(part.status, 206, 'ranges without credentials too: the URL is the capability');
+    assert.ok(part.body.equals(data.subarray(1000, 2000)));
     const head = await http('HEAD', s.get);
     assert.equal(head.status, 200);
     assert.equal(head.headers['content-length'], String(data.length));
@@ -260,6 +265,45 @@ describe('HTTP upload (XEP-0363) over raw XMPP and HTTPS, with a real clamd', ()
       if (!found) await new Promise((r) => setTimeout(r, 20));
     }
     assert.ok(found, 'both quarantines audited');
+  });
+
+  test('a password-protected zip (zip -P) is refused with a clear text and audited; an open one and a damaged one are told apart', async () => {
+    const alice = await connect('alice');
+    const dir = mkdtempSync(join(tmpdir(), 'palisade-zip-'));
+    try {
+      writeFileSync(join(dir, 'secret.txt'), 'the combination is 1234\n'.repeat(100));
+      execFileSync('zip', ['-q', '-P', 'password', 'locked.zip', 'secret.txt'], { cwd: dir });
+      execFileSync('zip', ['-q', 'open.zip', 'secret.txt'], { cwd: dir });
+      const locked = readFileSync(join(dir, 'locked.zip'));
+      const s = await slot(alice, 'locked.zip', locked.length);
+      const r = await put(s.put, locked);
+      assert.equal(r.status, 415, r.body.toString());
+      assert.match(r.body.toString(), /^Password-protected archives are not accepted: the virus scanner cannot look inside them/);
+      assert.equal((await http('GET', s.get)).status, 404);
+      const row = await rowOf(s.get);
+      assert.equal(row.status, 'failed');
+      assert.deepEqual(readdirSync(join(ts.dataDir, 'uploads')).includes(row.blob), false, 'nothing kept');
+      let audited = false;
+      for (let i = 0; i < 50 && !audited; i++) {
+        const entries = await ts.server.storage.audit.list({ afterSeq: 0, limit: 1000 });
+        audited = entries.some((e) => e.action === 'http-upload.archive' && e.actor === 'alice@localhost' && e.decision === 'deny' && e.details.blob === row.blob);
+        if (!audited) await new Promise((res) => setTimeout(res, 20));
+      }
+      assert.ok(audited, 'the refusal is audited');
+
+      const open = readFileSync(join(dir, 'open.zip'));
+      const o = await slot(alice, 'open.zip', open.length);
+      assert.equal((await put(o.put, open)).status, 201);
+      assert.ok((await http('GET', o.get)).body.equals(open));
+
+      const damaged = open.subarray(0, open.length - 30);
+      const d = await slot(alice, 'damaged.zip', damaged.length);
+      const refused = await put(d.put, damaged);
+      assert.equal(refused.status, 415);
+      assert.match(refused.body.toString(), /damaged or incomplete/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('executables are refused by their content whatever they are called', async () => {

@@ -113,3 +113,19 @@ describe('clamd client', () => {
     await assert.rejects(clamd.scan());
   });
 });
+
+describe('options', () => {
+  test('downloads and encrypted_archives: documented defaults; anything else is refused with its key', async () => {
+    const { default: module } = await import('./index.ts');
+    const defaults = module.options!.parse({}) as { downloads: string; encrypted_archives: string };
+    assert.deepEqual([defaults.downloads, defaults.encrypted_archives], ['capability', 'refuse']);
+    for (const [key, value] of [
+      ['downloads', 'everyone'],
+      ['encrypted_archives', 'maybe'],
+    ] as const) {
+      const r = module.options!.safeParse({ [key]: value });
+      assert.equal(r.success, false);
+      assert.deepEqual(r.error!.issues[0]!.path, [key]);
+    }
+  });
+});

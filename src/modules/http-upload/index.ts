@@ -3,20 +3,26 @@
 // component hosts, so every slot request is classified (feature
 // 'file-transfer') and decided by the policy before it gets here. Files go
 // through type checks and a clamd scan to encrypted storage in
-// <data_dir>/uploads and are served on the HTTPS listener (migration 0016).
-// Docs: docs/modules/http-upload.md.
+// <data_dir>/uploads and are served on the HTTPS listener (migrations 0016,
+// 0017). Messages sharing an upload's URL are file transfers for the policy,
+// and the recipients the policy let them reach may download the file
+// (sharing.ts). Docs: docs/modules/http-upload.md.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { defineModule, type RouteContext } from '../../core/module.ts';
+import { featureFact } from '../../policy/compile.ts';
 import { x, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import { parseJID, tryParseJID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
 import { loadServerKey } from './at-rest.ts';
 import { Clamd } from './clamd.ts';
+import { checkManaged, managedOptions, ManagedClamd } from './clamd-managed.ts';
+import { DownloadAuth } from './download-auth.ts';
 import { NS_UPLOAD, UploadService } from './service.ts';
+import { Sharing } from './sharing.ts';
 import { UploadStore, type UploadTables } from './store.ts';
 
 const MIB = 1024 * 1024;
@@ -68,6 +74,14 @@ const options = z.strictObject({
     .describe('bytes one account may request slots for in 24 hours (default 1 GiB); 0: no uploads'),
   expire_after_days: z.int().min(1).max(3650).default(30).describe('days after which an uploaded file is deleted, 1..3650'),
   slot_lifetime_seconds: z.int().min(10).max(86_400).default(300).describe('seconds a slot may wait for its PUT, 10..86400'),
+  downloads: z
+    .enum(['capability', 'recipients-only'])
+    .default('capability')
+    .describe('capability: the download URL alone fetches the file (what XEP-0363 clients expect); recipients-only: also the password of its uploader or of an account it was shared with (HTTP Basic)'),
+  encrypted_archives: z
+    .enum(['refuse', 'allow'])
+    .default('refuse')
+    .describe('zip archives with password-protected entries, which the virus scanner cannot look into: refuse them, or allow them'),
   idle_timeout_seconds: z.int().min(5).max(600).default(30).describe('an upload that sends nothing, or a download whose reader takes nothing, for this long is cut off, 5..600'),
   types: z
     .strictObject({
@@ -82,13 +96,19 @@ const options = z.strictObject({
     .prefault({}),
   antivirus: z
     .strictObject({
-      socket: z.string().min(1).max(107).default('/run/clamav/clamd.ctl').describe("clamd's local (Unix) socket"),
+      mode: z
+        .enum(['external', 'managed'])
+        .default('external')
+        .describe("external: talk to a clamd at 'socket'; managed: start and supervise clamd with its own configuration in <data_dir>/clamd"),
+      socket: z.string().min(1).max(107).default('/run/clamav/clamd.ctl').describe("clamd's local (Unix) socket (mode external)"),
       timeout_ms: z.int().min(100).max(600_000).default(30_000).describe('clamd connect and idle timeout, in ms'),
       on_unavailable: z
         .enum(['refuse', 'allow-unscanned'])
         .default('refuse')
         .describe('clamd unreachable: refuse uploads (fail closed), or store them unscanned'),
+      managed: managedOptions,
     })
+    .superRefine(checkManaged)
     .prefault({}),
 });
 
@@ -103,6 +123,8 @@ export function uploadDomain(subdomain: string | null, host: string): string {
 }
 
 const PURGE_MS = 60 * 60 * 1000;
+/** Below the carbons guard (1000), which refuses forged copies first; above archiving (100) and delivery (0). */
+const SHARING_PRIORITY = 500;
 
 export default defineModule({
   id: 'http-upload',
@@ -113,13 +135,32 @@ export default defineModule({
     const domain = uploadDomain(opts.subdomain, ctx.host);
     const uploadsDir = join(ctx.dataDir, 'uploads');
     mkdirSync(uploadsDir, { recursive: true, mode: 0o700 });
-    const clamd = new Clamd(opts.antivirus.socket, opts.antivirus.timeout_ms);
+    const av = opts.antivirus;
+    const managed =
+      av.mode === 'managed'
+        ? new ManagedClamd({
+            clamdPath: av.managed.clamd_path,
+            databaseDir: av.managed.database_dir,
+            dir: join(ctx.dataDir, 'clamd'),
+            maxFileSize: opts.max_file_size,
+            timeoutMs: av.timeout_ms,
+            log: ctx.log,
+            audit: ctx.storage.audit,
+          })
+        : undefined;
+    const clamd = managed?.client ?? new Clamd(av.socket, av.timeout_ms);
     // Start-up does not wait for clamd: without it the server runs, and uploads are refused with a reason.
-    void clamd.ping().then((up) => {
-      if (!up) ctx.log.warn({ socket: opts.antivirus.socket, on_unavailable: opts.antivirus.on_unavailable }, 'clamd does not answer; uploads are refused until it does');
-    });
+    if (managed) {
+      managed.start();
+      ctx.on('stopping', () => void managed.stop());
+    } else {
+      void clamd.ping().then((up) => {
+        if (!up) ctx.log.warn({ socket: av.socket, on_unavailable: av.on_unavailable }, 'clamd does not answer; uploads are refused until it does');
+      });
+    }
+    const store = new UploadStore(ctx.storage.db as unknown as Kysely<UploadTables>);
     const service = new UploadService({
-      store: new UploadStore(ctx.storage.db as unknown as Kysely<UploadTables>),
+      store,
       clamd,
       serverKey: loadServerKey(join(ctx.dataDir, 'http-upload.key')),
       uploadsDir,
@@ -132,7 +173,15 @@ export default defineModule({
         refusedTypes: new Set(opts.types.refused),
         allowedTypes: opts.types.allowed && new Set(opts.types.allowed),
         onScannerUnavailable: opts.antivirus.on_unavailable,
+        encryptedArchives: opts.encrypted_archives,
       },
+      downloadAuth:
+        opts.downloads === 'recipients-only'
+          ? new DownloadAuth(ctx.storage, ctx.host, (jid, ip) =>
+              // Over HTTPS with a password in the clear inside TLS, which is what PLAIN is in XMPP.
+              ctx.decide({ action: 'login', subject: { jid, domain: ctx.host, groups: [], ip, security: { tls: true, mechanism: 'PLAIN' } } }),
+            )
+          : undefined,
       publicUrl: (path) => ctx.publicUrl(path),
       audit: ctx.storage.audit,
       log: ctx.log,
@@ -159,6 +208,17 @@ export default defineModule({
       }
       throw new StanzaError('service-unavailable');
     });
+
+    // The listener starts after the modules: its origin is known from the first stanza on.
+    const sharing = new Sharing(store, ctx.host, () => ctx.publicUrl('/upload/'));
+    // A message linking to an upload is a file transfer: rules on file-transfer (e.g. with peer: non-contacts) decide it.
+    ctx.classify((req, stanza) => {
+      if (stanza.name === 'message' && sharing.tokens(stanza).length > 0) (req.facts ??= {})[featureFact('file-transfer')] = true;
+    });
+    // After the decision, before delivery, offline storage and archiving: the recipient may download once it has the link.
+    for (const event of ['message/bare', 'message/full', 'message/component'] as const) {
+      ctx.hook(event, async (stanza, route) => (await sharing.record(stanza, route), false), SHARING_PRIORITY);
+    }
 
     ctx.http({ method: 'PUT', url: '/upload/:token/:name', handler: (req, res) => service.put(req, res) });
     ctx.http({ method: 'GET', url: '/upload/:token/:name', handler: (req, res) => service.get(req, res) });

@@ -1,13 +1,14 @@
 // The upload service: slot requests (XEP-0363 §4) and the HTTP side of a
 // slot, the PUT that stores the file and the GET that serves it. A PUT is
 // streamed once, chunk by chunk, through type detection (magic bytes), the
-// clamd scan and encryption to disk; nothing is buffered whole and nothing is
-// downloadable before clamd called it clean.
-import { randomBytes } from 'node:crypto';
+// clamd scan, the encrypted-archive check and encryption to disk; nothing is
+// buffered whole and nothing is downloadable before clamd called it clean.
+// A GET serves the whole file or one byte range, decrypted as it is sent.
+import { randomBytes, type DecipherGCM } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream';
+import { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { fileTypeFromBuffer } from 'file-type';
 import type { Logger } from 'pino';
@@ -17,8 +18,11 @@ import { StanzaError } from '../../xmpp/errors.ts';
 import type { JID } from '../../xmpp/jid.ts';
 import { fileDecipher, newFileCipher } from './at-rest.ts';
 import type { Clamd, StreamScan } from './clamd.ts';
+import type { DownloadAuth } from './download-auth.ts';
 import { contentDisposition, essence, MAX_FILENAME_BYTES, parseContentType, sanitiseFilename, urlName } from './names.ts';
+import { parseRange, type ByteRange } from './ranges.ts';
 import type { Upload, UploadStore } from './store.ts';
+import { looksLikeZip, MAX_ZIP_ENTRIES, ZipEncryptionCheck, type ZipVerdict } from './zip-check.ts';
 
 export const NS_UPLOAD = 'urn:xmpp:http:upload:0';
 
@@ -33,6 +37,8 @@ export interface UploadLimits {
   /** When set, only these detected (or, for undetectable content, announced) media types are accepted. */
   allowedTypes: ReadonlySet<string> | null;
   onScannerUnavailable: 'refuse' | 'allow-unscanned';
+  /** Zip archives with password-protected entries (which clamd cannot scan). */
+  encryptedArchives: 'refuse' | 'allow';
 }
 
 export interface UploadDeps {
@@ -41,6 +47,8 @@ export interface UploadDeps {
   serverKey: Buffer;
   uploadsDir: string;
   limits: UploadLimits;
+  /** Set for `downloads: recipients-only`: a download must prove an account the file was shared with. */
+  downloadAuth: DownloadAuth | undefined;
   /** The absolute URL of a path on the HTTPS listener; undefined while it is off. */
   publicUrl(path: string): string | undefined;
   audit: AuditStore;
@@ -55,6 +63,15 @@ const TOKEN = /^[A-Za-z0-9_-]{24}$/;
 const newToken = () => randomBytes(18).toString('base64url');
 /** Shown inline by browsers; every other type is offered as a download. */
 const INLINE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
+
+/** The HTTP Basic realm of `downloads: recipients-only` (a browser shows it when it asks for the password). */
+const REALM = 'file downloads';
+
+const ARCHIVE_REFUSALS: Record<Exclude<ZipVerdict, 'clear'>, string> = {
+  encrypted: 'Password-protected archives are not accepted: the virus scanner cannot look inside them. Send the files unprotected.',
+  unreadable: 'The zip archive is damaged or incomplete, so it could not be checked for password-protected entries; it is not accepted.',
+  'too-many-entries': `The zip archive has more than ${MAX_ZIP_ENTRIES} entries to check; it is not accepted.`,
+};
 
 const SCANNER_DOWN = 'The virus scanner is unavailable, so uploads are refused for now. Try again later.';
 
@@ -181,6 +198,9 @@ export class UploadService {
       let headBytes = 0;
       let detected: string | null | undefined;
       let received = 0;
+      // Only zip archives are looked into; whether it is one shows in its first four bytes.
+      let zip = this.d.limits.encryptedArchives === 'refuse' ? new ZipEncryptionCheck() : undefined;
+      let zipKnown = false;
       for await (const chunk of req.raw as AsyncIterable<Buffer>) {
         received += chunk.length;
         if (detected === undefined) {
@@ -190,6 +210,13 @@ export class UploadService {
             detected = await detect(head);
             const refused = this.typeRefusal(detected, contentType);
             if (refused) return await fail(refused);
+          }
+        }
+        if (zip) {
+          zip.update(chunk);
+          if (!zipKnown && received >= 4) {
+            zipKnown = true;
+            if (!looksLikeZip(Buffer.concat(head))) zip = undefined;
           }
         }
         await file.write(cipher.update(chunk));
@@ -213,6 +240,12 @@ export class UploadService {
         await this.d.store.finish(upload.getToken, 'quarantined', { detectedType: detected, secrets, tag, threat: verdict.signature });
         this.quarantined(upload, verdict.signature);
         return new Refusal(403, `The file was refused: the virus scanner found ${verdict.signature}. It has been quarantined.`);
+      }
+      const archive = zip && received >= 4 ? zip.result() : 'clear';
+      if (archive !== 'clear') {
+        keep = false;
+        this.archiveRefused(upload, archive);
+        return await fail(new Refusal(415, ARCHIVE_REFUSALS[archive]));
       }
       await this.d.store.finish(upload.getToken, 'available', { detectedType: detected, secrets, tag });
       return undefined;
@@ -246,33 +279,71 @@ export class UploadService {
       .catch((err: unknown) => this.d.log.error({ err }, 'audit append failed'));
   }
 
-  /** GET (and HEAD) /upload/:token/:name — a clean file, decrypted as it is sent. */
+  private archiveRefused(upload: Upload, verdict: Exclude<ZipVerdict, 'clear'>): void {
+    this.d.log.warn({ owner: upload.owner, verdict }, 'zip archive refused (encrypted_archives: refuse)');
+    this.d.audit
+      .append({
+        actor: upload.owner,
+        action: 'http-upload.archive',
+        decision: 'deny',
+        reason: verdict === 'encrypted' ? 'password-protected archive refused' : `archive could not be checked (${verdict}); refused`,
+        details: { filename: upload.filename, size: upload.size, verdict, blob: upload.blob },
+      })
+      .catch((err: unknown) => this.d.log.error({ err }, 'audit append failed'));
+  }
+
+  /**
+   * GET (and HEAD) /upload/:token/:name — a clean file, or one byte range of
+   * it, decrypted as it is sent; with `downloads: recipients-only` only for
+   * its uploader and the accounts it was shared with (HTTP Basic).
+   */
   async get(req: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> {
     const { token } = req.params as { token: string };
     const upload = TOKEN.test(token) ? await this.d.store.available(token, Date.now()) : undefined;
     if (!upload?.secrets || upload.tag === null) return text(reply, 404, 'Not found.');
+    const auth = this.d.downloadAuth;
+    if (auth) {
+      const login = await auth.login(req.headers.authorization, req.ip);
+      if ('refused' in login) {
+        if (login.refused === 'policy') return text(reply, 403, login.text);
+        reply.header('www-authenticate', `Basic realm="${REALM}", charset="UTF-8"`);
+        return text(reply, 401, 'Log in with your account (user name and password) to download this file.');
+      }
+      const { account } = login;
+      if (account !== upload.owner && !(await this.d.store.isAllowed(token, account))) {
+        return text(reply, 403, 'This file was not shared with your account.');
+      }
+    }
     const type = upload.contentType ?? upload.detectedType ?? 'application/octet-stream';
     // Inline only when the content really is a raster image of the type it is served as.
     const inline = upload.detectedType !== null && INLINE_TYPES.has(upload.detectedType) && essence(type) === upload.detectedType;
+    // A file never changes: its blob name is a strong validator (If-Range).
+    const etag = `"${upload.blob}"`;
     reply
       .header('content-type', type)
-      .header('content-length', String(upload.size))
       .header('content-disposition', contentDisposition(inline ? 'inline' : 'attachment', upload.filename))
       .header('x-content-type-options', 'nosniff')
-      .header('accept-ranges', 'none')
+      .header('accept-ranges', 'bytes')
+      .header('etag', etag)
       .header('cache-control', 'private, no-transform');
+    const ifRange = req.headers['if-range'];
+    const range = req.method === 'GET' && (ifRange === undefined || ifRange === etag) ? parseRange(req.headers.range, upload.size) : undefined;
+    if (range === 'unsatisfiable') {
+      reply.header('content-range', `bytes */${upload.size}`);
+      return text(reply, 416, `The range is outside the file, which has ${upload.size} bytes.`);
+    }
+    const { start, end } = range ?? { start: 0, end: upload.size - 1 };
+    reply.header('content-length', String(end - start + 1));
+    if (range) reply.code(206).header('content-range', `bytes ${start}-${end}/${upload.size}`);
     if (req.method === 'HEAD') return reply.send();
     const decipher = fileDecipher(this.d.serverKey, upload.secrets, upload.tag);
     // A reader that stops reading holds the connection: cut it off like a stalled upload.
     const socket = req.raw.socket;
     socket.setTimeout(this.d.limits.idleMs, () => socket.destroy());
     reply.raw.once('close', () => socket.setTimeout(0));
-    // A failing tag (the file was altered on disk) surfaces at the end: the response is cut off, never completed.
-    return reply.send(
-      pipeline(createReadStream(join(this.d.uploadsDir, upload.blob)), decipher, (err) => {
-        if (err) this.d.log.error({ err, blob: upload.blob }, 'stored upload could not be decrypted');
-      }),
-    );
+    const body = Readable.from(decryptRange(join(this.d.uploadsDir, upload.blob), decipher, { start, end }));
+    body.once('error', (err) => this.d.log.error({ err, blob: upload.blob }, 'stored upload could not be decrypted'));
+    return reply.send(body);
   }
 
   /** Removes expired files and unused slots; returns how many. */
@@ -281,6 +352,29 @@ export class UploadService {
     for (const blob of blobs) await unlink(join(this.d.uploadsDir, blob)).catch(() => undefined);
     return blobs.length;
   }
+}
+
+/**
+ * The plaintext bytes start..end of an encrypted file. GCM authenticates the
+ * whole file only: every byte is decrypted from the start (what comes before
+ * the range is dropped, what comes after it is read to check the tag), and
+ * the last piece of the range is held back until the tag checked out. A file
+ * altered on disk thus never yields a complete response, ranges included.
+ */
+async function* decryptRange(path: string, decipher: DecipherGCM, range: ByteRange): AsyncGenerator<Buffer> {
+  let position = 0;
+  let held: Buffer | undefined;
+  for await (const chunk of createReadStream(path) as AsyncIterable<Buffer>) {
+    const plain = decipher.update(chunk);
+    const from = Math.max(range.start - position, 0);
+    const to = Math.min(range.end + 1 - position, plain.length);
+    position += plain.length;
+    if (to <= from) continue;
+    if (held) yield held;
+    held = plain.subarray(from, to);
+  }
+  decipher.final();
+  if (held) yield held;
 }
 
 async function detect(head: Buffer[]): Promise<string | null> {

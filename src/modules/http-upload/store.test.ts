@@ -19,9 +19,12 @@ after(async () => {
   await admin?.end();
 });
 
+/** One database for the file: the second test opens it again, already migrated. */
 async function postgres(): Promise<StorageConfig> {
-  admin = new pg.Pool({ connectionString: adminUrl, max: 1 });
-  await admin.query(`create database "${pgDatabase}"`);
+  if (!admin) {
+    admin = new pg.Pool({ connectionString: adminUrl, max: 1 });
+    await admin.query(`create database "${pgDatabase}"`);
+  }
   const u = new URL(adminUrl);
   u.pathname = `/${pgDatabase}`;
   return { backend: 'postgres', url: u.toString(), poolSize: 2 };
@@ -74,6 +77,39 @@ for (const [name, config, skip] of backends) {
         assert.deepEqual(await store.purge(now, TTL, 1000), []);
         assert.ok(await store.available('get1', now));
         assert.equal(await store.available('get1', now + 31 * 24 * HOUR), undefined, 'expired');
+      } finally {
+        await storage.close();
+      }
+    });
+
+    test('download permissions, quarantine release and removal (migration 0017)', async () => {
+      const storage = await openStorage(await config());
+      try {
+        const store = new UploadStore(storage.db as unknown as Kysely<UploadTables>);
+        const now = 1_800_000_000_000;
+        for (const n of [1, 2]) {
+          await store.create({ getToken: `g${n}`, putToken: `p${n}`, owner: 'a@x', filename: `f${n}`, size: 10, contentType: null, blob: `b${n}`, createdAt: now + n, expiresAt: now + HOUR });
+        }
+        assert.equal(await store.isAllowed('g1', 'b@x'), false);
+        await store.allow('g1', 'b@x');
+        await store.allow('g1', 'b@x');
+        assert.equal(await store.isAllowed('g1', 'b@x'), true);
+        assert.equal(await store.isAllowed('g2', 'b@x'), false, 'per file');
+        assert.equal(await store.isAllowed('g1', 'B@x'), false, 'exact bare JIDs');
+
+        await store.finish('g1', 'quarantined', { threat: 'Eicar-Test-Signature' });
+        await store.finish('g2', 'quarantined', { threat: 'Other' });
+        assert.deepEqual((await store.quarantined(10)).map((u) => [u.blob, u.threat]), [['b1', 'Eicar-Test-Signature'], ['b2', 'Other']]);
+        assert.equal(await store.release('b1'), true);
+        assert.equal(await store.release('b1'), false, 'no longer quarantined');
+        assert.equal((await store.byBlob('b1'))?.status, 'available');
+        assert.equal(await store.remove('b2'), true);
+        assert.equal(await store.remove('b2'), false);
+        assert.deepEqual(await store.quarantined(10), []);
+
+        // The purge takes a file's permissions with it.
+        assert.deepEqual(await store.purge(now + 2 * HOUR, TTL, 10), ['b1']);
+        assert.equal(await store.isAllowed('g1', 'b@x'), false);
       } finally {
         await storage.close();
       }

@@ -1,6 +1,8 @@
-// Upload slots and files in the shared database (migration 0016-http-upload),
-// dialect-neutral Kysely. A slot moves pending → receiving (its PUT token is
-// spent) → available | quarantined | failed; only 'available' is served.
+// Upload slots and files in the shared database (migrations 0016-http-upload
+// and 0017-upload-access), dialect-neutral Kysely. A slot moves pending →
+// receiving (its PUT token is spent) → available | quarantined | failed; only
+// 'available' is served; an operator may release a quarantined file
+// (palisade quarantine). http_upload_access lists whom a file was shared with.
 import type { Kysely } from 'kysely';
 import { readInt } from '../../storage/values.ts';
 import type { FileSecrets } from './at-rest.ts';
@@ -25,6 +27,10 @@ export interface UploadTables {
     created_at: number | string;
     expires_at: number | string;
   };
+  http_upload_access: {
+    get_token: string;
+    principal: string;
+  };
 }
 
 export interface Upload {
@@ -39,6 +45,8 @@ export interface Upload {
   blob: string;
   secrets: FileSecrets | undefined;
   tag: string | null;
+  /** The virus scanner's signature name, for quarantined files. */
+  threat: string | null;
   createdAt: number;
   expiresAt: number;
 }
@@ -58,6 +66,7 @@ function toUpload(r: Row): Upload {
     blob: r.blob,
     secrets: r.wrapped_key !== null && r.iv !== null ? { wrappedKey: r.wrapped_key, iv: r.iv } : undefined,
     tag: r.tag,
+    threat: r.threat,
     createdAt: readInt(r.created_at),
     expiresAt: readInt(r.expires_at),
   };
@@ -149,6 +158,71 @@ export class UploadStore {
     return row && toUpload(row);
   }
 
+  /** Records that `principal` (a bare JID) may download the file; repeating it changes nothing. */
+  async allow(getToken: string, principal: string): Promise<void> {
+    await this.db
+      .insertInto('http_upload_access')
+      .values({ get_token: getToken, principal })
+      .onConflict((oc) => oc.columns(['get_token', 'principal']).doNothing())
+      .execute();
+  }
+
+  /** Whether the file was shared with `principal` (its uploader is not listed here: compare with owner). */
+  async isAllowed(getToken: string, principal: string): Promise<boolean> {
+    const r = await this.db
+      .selectFrom('http_upload_access')
+      .select('principal')
+      .where('get_token', '=', getToken)
+      .where('principal', '=', principal)
+      .executeTakeFirst();
+    return r !== undefined;
+  }
+
+  /** The file whose GET token this is, whatever its state. */
+  async byToken(getToken: string): Promise<Upload | undefined> {
+    const row = await this.db.selectFrom('http_upload_files').selectAll().where('get_token', '=', getToken).executeTakeFirst();
+    return row && toUpload(row);
+  }
+
+  /** A file by its blob name (the id `palisade quarantine` shows), whatever its state. */
+  async byBlob(blob: string): Promise<Upload | undefined> {
+    const row = await this.db.selectFrom('http_upload_files').selectAll().where('blob', '=', blob).executeTakeFirst();
+    return row && toUpload(row);
+  }
+
+  /** Quarantined files, oldest first. */
+  async quarantined(limit: number): Promise<Upload[]> {
+    const rows = await this.db
+      .selectFrom('http_upload_files')
+      .selectAll()
+      .where('status', '=', 'quarantined')
+      .orderBy('created_at')
+      .orderBy('blob')
+      .limit(limit)
+      .execute();
+    return rows.map(toUpload);
+  }
+
+  /** Makes a quarantined file available; false when it is not (or no longer) quarantined. */
+  async release(blob: string): Promise<boolean> {
+    const r = await this.db
+      .updateTable('http_upload_files')
+      .set({ status: 'available' })
+      .where('blob', '=', blob)
+      .where('status', '=', 'quarantined')
+      .executeTakeFirst();
+    return r.numUpdatedRows === 1n;
+  }
+
+  /** Deletes a file's row (its wrapped key with it) and its permissions; false when there was none. */
+  async remove(blob: string): Promise<boolean> {
+    const row = await this.db.selectFrom('http_upload_files').select('get_token').where('blob', '=', blob).executeTakeFirst();
+    if (!row) return false;
+    await this.db.deleteFrom('http_upload_access').where('get_token', '=', row.get_token).execute();
+    const r = await this.db.deleteFrom('http_upload_files').where('blob', '=', blob).executeTakeFirst();
+    return r.numDeletedRows === 1n;
+  }
+
   /**
    * Rows past expiry, and slots never used (or whose upload broke off) past
    * the slot lifetime: removed from the database; their blobs are returned for deletion.
@@ -166,14 +240,9 @@ export class UploadStore {
       .limit(limit)
       .execute();
     if (rows.length === 0) return [];
-    await this.db
-      .deleteFrom('http_upload_files')
-      .where(
-        'get_token',
-        'in',
-        rows.map((r) => r.get_token),
-      )
-      .execute();
+    const tokens = rows.map((r) => r.get_token);
+    await this.db.deleteFrom('http_upload_access').where('get_token', 'in', tokens).execute();
+    await this.db.deleteFrom('http_upload_files').where('get_token', 'in', tokens).execute();
     return rows.map((r) => r.blob);
   }
 }
