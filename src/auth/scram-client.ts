@@ -2,6 +2,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { digest, digestLength, hmac, saltedPassword, xor, type ScramHash } from './credentials.ts';
 import type { ChannelBindingType } from './scram.ts';
+import { SSDP_ATTRIBUTE, ssdpHash, type AdvertisedLists } from './ssdp.ts';
 import { attr, decodeBase64, decodeMessage, escapeSaslname, isExtension, isNonce, randomNonce } from './scram-syntax.ts';
 
 /** Refuse a server that asks for absurd work (a cheap way to stall a client). */
@@ -18,6 +19,11 @@ export interface ScramClientOptions {
   /** Without channelBinding: true sends 'y' (could bind, server did not offer -PLUS), false sends 'n'. */
   clientSupportsPlus?: boolean;
   clientNonce?: string;
+  /**
+   * The lists the stream advertised: server-first must then carry their XEP-0474
+   * hash, or final() throws (a stripped list, or a server without SSDP).
+   */
+  expectAdvertised?: AdvertisedLists;
   /** Tests only: binding data to put in c= instead of the real one, as a man in the middle's connection would give. */
   tamperChannelBindingData?: Buffer;
 }
@@ -61,6 +67,7 @@ export class ScramClient {
     const salt = decodeBase64(saltValue);
     if (salt === undefined) throw new Error('invalid salt');
     if (!/^[1-9][0-9]*$/.test(iterValue) || Number(iterValue) > MAX_ITERATIONS) throw new Error('invalid iteration count');
+    this.#checkDowngrade(parts.slice(3));
 
     const { hash, password, channelBinding, tamperChannelBindingData } = this.#opts;
     const cbData = tamperChannelBindingData ?? channelBinding?.data ?? Buffer.alloc(0);
@@ -73,6 +80,15 @@ export class ScramClient {
     const proof = xor(clientKey, hmac(hash, digest(hash, clientKey), authMessage));
     this.#serverSignature = hmac(hash, hmac(hash, salted, 'Server Key'), authMessage);
     return Buffer.from(`${withoutProof},p=${proof.toString('base64')}`, 'utf8');
+  }
+
+  /** XEP-0474: the server's hash of what it advertised must match what this client saw. */
+  #checkDowngrade(extensions: string[]): void {
+    const expected = this.#opts.expectAdvertised;
+    if (expected === undefined) return;
+    const sent = extensions.map((p) => attr(p, SSDP_ATTRIBUTE)).find((v) => v !== undefined);
+    if (sent === undefined) throw new Error('server-first-message carries no downgrade protection hash');
+    if (sent !== ssdpHash(this.#opts.hash, expected)) throw new Error('downgrade detected: the advertised mechanisms or channel bindings were altered');
   }
 
   /** True only for a server-final carrying the expected ServerSignature (proof the server knew the credential). */

@@ -13,6 +13,7 @@ import {
   SCRAM_MAX_MESSAGE_BYTES,
   unescapeSaslname,
 } from './scram-syntax.ts';
+import { SSDP_ATTRIBUTE, ssdpHash, type AdvertisedLists } from './ssdp.ts';
 
 export type ChannelBindingType = 'tls-exporter' | 'tls-server-end-point';
 
@@ -39,6 +40,8 @@ export interface ScramServerOptions {
   iterationsForUnknown: number;
   /** Whether `username` may act as `authzid`; checked only after the proof. Default: only when no authzid is given. */
   authorize?(username: string, authzid: string | undefined): boolean | Promise<boolean>;
+  /** What the stream advertised: its hash goes into server-first (XEP-0474 downgrade protection). Unset: no 'h' attribute. */
+  advertised?: AdvertisedLists;
   /** Fixed server nonce part, for reproducing RFC test vectors only; production leaves it unset. */
   serverNonce?: string;
 }
@@ -158,7 +161,9 @@ export class ScramServer {
 
     const { credential, known } = await this.#credentialFor(username);
     const nonce = clientNonce + (this.#opts.serverNonce ?? randomNonce());
-    const serverFirst = `r=${nonce},s=${credential.salt.toString('base64')},i=${credential.iterations}`;
+    const { advertised } = this.#opts;
+    const ssdp = advertised === undefined ? '' : `,${SSDP_ATTRIBUTE}=${ssdpHash(this.#opts.hash, advertised)}`;
+    const serverFirst = `r=${nonce},s=${credential.salt.toString('base64')},i=${credential.iterations}${ssdp}`;
     this.#exchange = {
       username,
       authzid,

@@ -7,6 +7,7 @@
 // the transport dies the session hibernates, still registered and queueing what
 // is sent to it, until the client resumes it on a new stream (the new stream's
 // transport is handed over to this object) or the resumption timeout ends it.
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
@@ -19,8 +20,11 @@ import type { StreamTransport, TransportSink } from './transport.ts';
 import type { ClientSession } from '../core/session.ts';
 import type { SessionSecurity } from '../policy/types.ts';
 import { StreamFault } from '../core/router.ts';
-import type { Authenticator, SaslExchange } from '../core/authenticator.ts';
+import type { Authenticator, SaslExchange, SaslStepResult } from '../core/authenticator.ts';
 import type { ChannelBindingType } from '../auth/scram.ts';
+import { NS_BIND2, NS_FAST, NS_SASL2, isRefusal, parseAuthenticate, parseSaslData, type Bind2Request, type Sasl2Request, type UserAgent } from '../auth/sasl2.ts';
+import { isHtMechanism } from '../auth/ht.ts';
+import type { IssuedToken } from '../auth/fast-store.ts';
 import { TokenBucket } from './limits.ts';
 import { StreamManagementState, parseH } from './stream-management.ts';
 
@@ -38,6 +42,8 @@ export interface C2SHost {
   readonly smacks: SmacksHost | undefined;
   /** Client state indication, when the csi module is loaded. */
   readonly csi: CsiHost | undefined;
+  /** Message carbons, when the carbons module is loaded (Bind 2 can enable them inline). */
+  readonly carbons: CarbonsHost | undefined;
   /** What loaded modules advertise next to <bind/>. */
   streamFeatures(): readonly { name: string; ns: string }[];
   /** After SASL succeeded: account state and the login policy; true or the SASL failure to send. */
@@ -87,6 +93,11 @@ export interface CsiHost {
   filter(): CsiFilter;
 }
 
+/** What the carbons module offers the stream layer (XEP-0386 inline enable). */
+export interface CarbonsHost {
+  enable(session: ClientSession): void;
+}
+
 export interface TrafficLimits {
   bytesPerSecond: number;
   bytesBurst: number;
@@ -99,10 +110,14 @@ export interface TrafficLimits {
 
 type State = 'connected' | 'authenticating' | 'authenticated' | 'bound' | 'hibernating' | 'closed';
 
+/** A stream hands the event loop to the others after this many stanzas in a row. */
+const STANZAS_PER_TURN = 16;
 /** Past this many unprocessed stanzas the transport stops being read (backpressure). */
 const MAX_PENDING_STANZAS = 64;
 /** A reader that lets this much pile up in its outbound buffer is cut off. */
 const MAX_OUTBOUND_BYTES = 8 * 1024 * 1024;
+/** A sender held back again within this long of the last hold-back's end is still being throttled. */
+const CALM_MS = 1000;
 /** Failed password checks per stream. */
 const MAX_SASL_FAILURES = 3;
 /** Other failed exchanges (unsupported binding, malformed, aborted) per stream. */
@@ -115,6 +130,8 @@ export class C2SConnection implements ClientSession, TransportSink {
   available = false;
   priority = 0;
   presence: Element | undefined;
+  /** The client's SASL2 <user-agent/> (XEP-0388): id, software, device; undefined after SASL1. */
+  userAgent: UserAgent | undefined;
 
   private transport: StreamTransport;
   private readonly host: C2SHost;
@@ -127,6 +144,9 @@ export class C2SConnection implements ClientSession, TransportSink {
   private mechanism: string | undefined;
   private channelBinding: ChannelBindingType | undefined;
   private sasl: SaslExchange | undefined;
+  /** Which SASL profile the current exchange speaks: RFC 6120 (1) or XEP-0388 (2). */
+  private saslProfile: 1 | 2 = 1;
+  private sasl2Request: Sasl2Request | undefined;
   private saslFailures = 0;
   private saslAttempts = 0;
   private finished = false;
@@ -138,6 +158,7 @@ export class C2SConnection implements ClientSession, TransportSink {
    */
   private generation = 0;
   private pending = 0;
+  private handledInTurn = 0;
   private chain: Promise<void> = Promise.resolve();
   private headerTimer: NodeJS.Timeout | undefined;
   private negotiationTimer: NodeJS.Timeout | undefined;
@@ -146,8 +167,9 @@ export class C2SConnection implements ClientSession, TransportSink {
   private hibernationTimer: NodeJS.Timeout | undefined;
   private bytes: TokenBucket;
   private readonly stanzas: TokenBucket;
-  /** When the current unbroken stretch of throttling began (0: not throttled). */
+  /** When the current unbroken stretch of throttling began, and when its last hold-back ends. */
   private throttledSince = 0;
+  private throttledUntil = 0;
   private resumeTimer: NodeJS.Timeout | undefined;
   private sm: StreamManagementState | undefined;
   private ackRequested = false;
@@ -264,13 +286,18 @@ export class C2SConnection implements ClientSession, TransportSink {
   /** Stanzas are processed one at a time, in order; reading pauses while many wait. */
   element(el: Element): void {
     const generation = this.generation;
-    // Only the byte rate (per chunk) decides that a sender has calmed down.
     const wait = this.stanzas.take(1);
     if (wait > 0) this.throttle(wait);
     this.pending++;
     if (this.pending > MAX_PENDING_STANZAS) this.transport.pause();
     this.chain = this.chain
-      .then(() => {
+      .then(async () => {
+        // Handling needs no real I/O (SQLite answers synchronously), so a long run of
+        // stanzas from one stream would otherwise hold the event loop from everyone else.
+        if (++this.handledInTurn >= STANZAS_PER_TURN) {
+          this.handledInTurn = 0;
+          await nextTurn();
+        }
         if (generation !== this.generation) return;
         // A client may send stanzas right after <resume/>, before <resumed/> arrives.
         if (this.successor) return this.successor.element(el);
@@ -322,15 +349,16 @@ export class C2SConnection implements ClientSession, TransportSink {
    * says. A stream that stays throttled past the tolerance is abusive and ends.
    */
   private throttle(waitMs: number): void {
-    if (waitMs <= 0) {
-      if (!this.resumeTimer) this.throttledSince = 0;
-      return;
-    }
+    if (waitMs <= 0) return;
     const now = Date.now();
-    if (this.throttledSince === 0) this.throttledSince = now;
+    // A hold-back that starts soon after the previous one ended continues the stretch:
+    // a sender that only ever pauses for as long as it is made to has not calmed down
+    // (checking for calm per chunk let a stanza flooder reset the stretch at each read).
+    if (now - this.throttledUntil > CALM_MS) this.throttledSince = now;
     else if (now - this.throttledSince > this.host.traffic.toleranceMs) {
       return this.close('policy-violation', 'You are sending too fast for too long.');
     }
+    this.throttledUntil = Math.max(this.throttledUntil, now + waitMs);
     this.transport.pause();
     clearTimeout(this.resumeTimer);
     this.resumeTimer = setTimeout(() => {
@@ -399,6 +427,7 @@ export class C2SConnection implements ClientSession, TransportSink {
       const mechs = features.c('mechanisms', { xmlns: NS.sasl });
       const tlsSocket = this.transport.tlsSocket;
       for (const m of this.host.auth.mechanisms(tlsSocket)) mechs.c('mechanism').t(m);
+      if (this.host.auth.sasl2) features.append(this.sasl2Feature());
       const bindings = this.host.auth.channelBindings(tlsSocket);
       if (bindings.length) {
         const cb = features.c('sasl-channel-binding', { xmlns: NS.channelBinding });
@@ -410,6 +439,26 @@ export class C2SConnection implements ClientSession, TransportSink {
       for (const f of this.host.streamFeatures()) features.c(f.name, { xmlns: f.ns });
     }
     return features;
+  }
+
+  /** XEP-0388 <authentication/>: the same mechanisms, and what can be done inline (Bind 2, FAST). */
+  private sasl2Feature(): Element {
+    const tls = this.transport.tlsSocket;
+    const feature = x('authentication', { xmlns: NS_SASL2 });
+    for (const m of this.host.auth.mechanisms(tls)) feature.c('mechanism').t(m);
+    const inline = feature.c('inline');
+    const bindInline = inline.c('bind', { xmlns: NS_BIND2 }).c('inline');
+    if (this.host.smacks) bindInline.c('feature', { var: NS.sm });
+    if (this.host.csi) bindInline.c('feature', { var: NS.csi });
+    if (this.host.carbons) bindInline.c('feature', { var: NS.carbons });
+    // A session can be resumed inside <authenticate/> (XEP-0198 with SASL2).
+    if (this.host.smacks) inline.c('sm', { xmlns: NS.sm });
+    const fast = this.host.auth.fastMechanisms(tls);
+    if (fast.length) {
+      const el = inline.c('fast', { xmlns: NS_FAST });
+      for (const m of fast) el.c('mechanism').t(m);
+    }
+    return feature;
   }
 
   private maybeResume(): void {
@@ -456,11 +505,17 @@ export class C2SConnection implements ClientSession, TransportSink {
   }
 
   private async handleSasl(el: Element): Promise<void> {
+    // XEP-0388 §2.4: during a SASL2 exchange nothing but its own elements may arrive.
+    if (this.sasl && this.saslProfile === 2 && el.ns !== NS_SASL2) {
+      return this.close('not-authorized', 'Only <response/> or <abort/> may be sent during SASL2 authentication.');
+    }
+    if (el.ns === NS_SASL2 && this.host.auth.sasl2) return this.handleSasl2(el);
     if (el.ns !== NS.sasl) {
       return this.close('not-authorized', 'Authenticate before sending stanzas.');
     }
     if (el.name === 'auth') {
       if (this.sasl) return this.saslFailure('malformed-request', 'An authentication exchange is already in progress.');
+      this.saslProfile = 1;
       const mechanism = el.attrs.mechanism ?? '';
       const exchange = this.host.auth.start(mechanism, this.transport.tlsSocket);
       if (!exchange) return this.saslFailure('invalid-mechanism', `${mechanism || 'That mechanism'} is not offered here.`);
@@ -473,12 +528,53 @@ export class C2SConnection implements ClientSession, TransportSink {
     return this.saslFailure('malformed-request', `Unexpected <${el.name}/> during authentication.`);
   }
 
+  /** XEP-0388: <authenticate/> with inline requests, <response/>, <abort/>. No tasks are offered. */
+  private async handleSasl2(el: Element): Promise<void> {
+    // A SASL (RFC 6120) exchange in progress is answered, and ended, in its own namespace.
+    if (this.sasl && this.saslProfile === 1) return this.saslFailure('malformed-request', 'Finish the SASL exchange in progress first.');
+    if (el.name === 'authenticate') {
+      if (this.sasl) return this.saslFailure('malformed-request', 'An authentication exchange is already in progress.');
+      this.saslProfile = 2;
+      const tls = this.transport.tlsSocket;
+      const request = parseAuthenticate(el);
+      if (isRefusal(request)) return this.saslFailure(request.condition, request.text);
+      if (request.requestToken !== undefined && !(this.host.auth.fastMechanisms(tls) as string[]).includes(request.requestToken)) {
+        return this.saslFailure('invalid-mechanism', `${request.requestToken} is not a FAST mechanism offered here.`);
+      }
+      const fast = request.fast ? { agentId: request.userAgent!.id!, count: request.fast.count } : undefined;
+      const exchange = this.host.auth.start(request.mechanism, tls, fast);
+      if (!exchange) {
+        const ht = isHtMechanism(request.mechanism);
+        const hint = ht && !fast ? ' (a token login needs the <fast/> element)' : !ht && fast ? ' with <fast/> (only token mechanisms are)' : '';
+        return this.saslFailure('invalid-mechanism', `${request.mechanism} is not offered here${hint}.`);
+      }
+      this.sasl = exchange;
+      this.sasl2Request = request;
+      this.state = 'authenticating';
+      return this.saslExchange(request.initialResponse ?? Buffer.alloc(0));
+    }
+    this.saslProfile = 2;
+    if (el.name === 'response' && this.sasl) {
+      const data = parseSaslData(el.text);
+      if (!Buffer.isBuffer(data)) return this.saslFailure(data.condition, data.text);
+      return this.saslExchange(data);
+    }
+    if (el.name === 'abort') return this.saslFailure('aborted', 'Authentication aborted.');
+    if (el.name === 'next') return this.saslFailure('malformed-request', 'No task is pending: this server has no SASL2 tasks.');
+    return this.saslFailure('malformed-request', `Unexpected <${el.name}/> during authentication.`);
+  }
+
   private async saslStep(text: string): Promise<void> {
     const data = decodeBase64(text);
     if (!data) return this.saslFailure('incorrect-encoding', 'The data is not valid base64.');
+    return this.saslExchange(data);
+  }
+
+  private async saslExchange(data: Buffer): Promise<void> {
+    const ns = this.saslProfile === 2 ? NS_SASL2 : NS.sasl;
     const result = await this.sasl!.step(data);
     if (result.kind === 'challenge') {
-      this.write(x('challenge', { xmlns: NS.sasl }).t(result.data.toString('base64')));
+      this.write(x('challenge', { xmlns: ns }).t(result.data.toString('base64')));
       return;
     }
     if (result.kind === 'failure') {
@@ -495,10 +591,96 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.mechanism = result.mechanism;
     this.channelBinding = result.channelBinding;
     this.state = 'authenticated';
+    if (this.saslProfile === 2) return this.sasl2Success(result);
     this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
     this.log.info({ user: result.username, mechanism: result.mechanism }, 'authenticated');
     this.write(x('success', { xmlns: NS.sasl }).t(result.data.length ? result.data.toString('base64') : ''));
     this.newStream();
+  }
+
+  /**
+   * XEP-0388 success: inline Bind 2, then FAST token handling, then <success/>
+   * and the features of the now authenticated stream — no stream restart.
+   */
+  private async sasl2Success(result: Extract<SaslStepResult, { kind: 'success' }>): Promise<void> {
+    const request = this.sasl2Request!;
+    this.sasl2Request = undefined;
+    this.userAgent = request.userAgent;
+    const username = result.username;
+    const inline: Element[] = [];
+    // XEP-0386 §2.2: a resumption comes first; if it works the bind request is ignored.
+    if (request.resume) {
+      const old = this.resumableSession(request.resume.previd, request.resume.h);
+      if (!(old instanceof Element)) {
+        const token = await this.fastToken(request, result);
+        this.log.info({ user: username, mechanism: result.mechanism, tokenIssued: token !== undefined }, 'authenticated (SASL2), resuming');
+        this.resumeInto(old, (resumed) => [this.sasl2SuccessElement(result, old.jid.toString(), [resumed], token), x('stream:features')]);
+        return;
+      }
+      inline.push(old);
+    }
+    if (request.bind) {
+      const outcome = await this.bind2(request.bind);
+      if (!(outcome instanceof Element)) {
+        // Authenticated but not allowed a session: the stream goes back to unauthenticated, as after any failure.
+        this.username = this.mechanism = this.channelBinding = this.userAgent = undefined;
+        return this.saslFailure(outcome.condition, outcome.text);
+      }
+      inline.push(outcome);
+    }
+    const token = await this.fastToken(request, result);
+    this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
+    this.log.info({ user: username, mechanism: result.mechanism, bound: this.boundJid !== undefined, tokenIssued: token !== undefined }, 'authenticated (SASL2)');
+    this.write(this.sasl2SuccessElement(result, this.boundJid?.toString() ?? `${username}@${this.host.domain}`, inline, token));
+    this.write(this.features());
+  }
+
+  private sasl2SuccessElement(result: Extract<SaslStepResult, { kind: 'success' }>, authzid: string, inline: Element[], token: IssuedToken | undefined): Element {
+    const success = x('success', { xmlns: NS_SASL2 });
+    if (result.data.length) success.c('additional-data').t(result.data.toString('base64'));
+    success.c('authorization-identifier').t(authzid);
+    for (const el of inline) success.append(el);
+    if (token) success.append(x('token', { xmlns: NS_FAST, expiry: token.expiresAt.toISOString().replace(/\.\d{3}Z$/, 'Z'), token: token.token }));
+    return success;
+  }
+
+  /** XEP-0484: logout (invalidate), a requested token, or the replacement of one due for rotation. */
+  private async fastToken(request: Sasl2Request, result: Extract<SaslStepResult, { kind: 'success' }>): Promise<IssuedToken | undefined> {
+    const agentId = request.userAgent?.id;
+    if (agentId === undefined || (!request.fast && request.requestToken === undefined)) return undefined;
+    if (request.fast?.invalidate) await this.host.auth.revokeClientTokens(result.username, agentId);
+    // A token due for rotation is replaced, unless the client is logging out.
+    const rotate = result.fast?.rotate === true && !request.fast?.invalidate;
+    const mechanism = request.requestToken ?? (rotate ? result.mechanism : undefined);
+    return mechanism === undefined ? undefined : this.host.auth.issueToken(result.username, agentId, mechanism);
+  }
+
+  /** XEP-0386: a resource from the client's tag and installation, bound through the same checks as RFC 6120 binding. */
+  private async bind2(request: Bind2Request): Promise<Element | { condition: string; text: string }> {
+    const resource = this.host.auth.deviceResource(this.username!, this.userAgent?.id, request.tag);
+    let full: JID;
+    try {
+      full = jid(this.username!, this.host.domain).withResource(resource);
+    } catch (err) {
+      if (!(err instanceof JidError)) throw err;
+      return { condition: 'malformed-request', text: `That bind tag can't be used: ${err.reason}` };
+    }
+    this.boundJid = full;
+    try {
+      await this.host.bind(this);
+    } catch (err) {
+      this.boundJid = undefined;
+      if (err instanceof StanzaError) return { condition: 'not-authorized', text: err.text ?? `Binding a resource was refused (${err.condition}).` };
+      throw err;
+    }
+    this.state = 'bound';
+    this.log = this.log.child({ session: full.toString() });
+    clearTimeout(this.negotiationTimer);
+    const bound = x('bound', { xmlns: NS_BIND2 });
+    if (request.sm) bound.append(this.enableSm(request.sm.resume));
+    if (request.csi) this.handleCsi(request.csi);
+    if (request.carbons) this.host.carbons?.enable(this);
+    return bound;
   }
 
   /**
@@ -507,8 +689,13 @@ export class C2SConnection implements ClientSession, TransportSink {
    */
   private saslFailure(condition: string, text: string, credentialsChecked = false): void {
     this.sasl = undefined;
+    this.sasl2Request = undefined;
     this.state = 'connected';
-    this.write(x('failure', { xmlns: NS.sasl }, x(condition), x('text', { 'xml:lang': 'en' }).t(text)));
+    if (this.saslProfile === 2) {
+      this.write(x('failure', { xmlns: NS_SASL2 }, x(condition, { xmlns: NS.sasl }), x('text', { 'xml:lang': 'en' }).t(text)));
+    } else {
+      this.write(x('failure', { xmlns: NS.sasl }, x(condition), x('text', { 'xml:lang': 'en' }).t(text)));
+    }
     if (credentialsChecked) this.saslFailures++;
     else this.saslAttempts++;
     if (this.saslFailures >= MAX_SASL_FAILURES) this.close('policy-violation', 'Too many failed authentication attempts.');
@@ -561,19 +748,8 @@ export class C2SConnection implements ClientSession, TransportSink {
     const smacks = this.host.smacks;
     if (!smacks) return this.close('unsupported-stanza-type', 'Stream management is not enabled on this server.');
     switch (el.name) {
-      case 'enable': {
-        if (this.sm) return this.write(smFailed('unexpected-request', 'Stream management is already enabled.'));
-        this.sm = new StreamManagementState();
-        const attrs: Record<string, string> = { xmlns: NS.sm };
-        // With resume_timeout 0 the server does not offer resumption at all.
-        if ((el.attrs.resume === 'true' || el.attrs.resume === '1') && smacks.resumeTimeoutMs > 0) {
-          this.sm.resumeToken = smacks.register(this);
-          attrs.id = this.sm.resumeToken;
-          attrs.resume = 'true';
-          attrs.max = String(Math.floor(smacks.resumeTimeoutMs / 1000));
-        }
-        return this.write(x('enabled', attrs));
-      }
+      case 'enable':
+        return this.write(this.enableSm(el.attrs.resume === 'true' || el.attrs.resume === '1'));
       case 'r':
         if (!this.sm) return this.close('unsupported-stanza-type', 'Enable stream management before requesting acknowledgements.');
         return this.write(x('a', { xmlns: NS.sm, h: String(this.sm.handled) }));
@@ -586,6 +762,23 @@ export class C2SConnection implements ClientSession, TransportSink {
       default:
         return this.close('unsupported-stanza-type', `<${el.name}/> is not a stream management element this server accepts here.`);
     }
+  }
+
+  /** <enabled/> (or <failed/>) for an <enable/>, on the stream or inline in Bind 2. */
+  private enableSm(resume: boolean): Element {
+    const smacks = this.host.smacks;
+    if (!smacks) return smFailed('feature-not-implemented', 'Stream management is not enabled on this server.');
+    if (this.sm) return smFailed('unexpected-request', 'Stream management is already enabled.');
+    this.sm = new StreamManagementState();
+    const attrs: Record<string, string> = { xmlns: NS.sm };
+    // With resume_timeout 0 the server does not offer resumption at all.
+    if (resume && smacks.resumeTimeoutMs > 0) {
+      this.sm.resumeToken = smacks.register(this);
+      attrs.id = this.sm.resumeToken;
+      attrs.resume = 'true';
+      attrs.max = String(Math.floor(smacks.resumeTimeoutMs / 1000));
+    }
+    return x('enabled', attrs);
   }
 
   private acknowledge(el: Element): void {
@@ -629,26 +822,43 @@ export class C2SConnection implements ClientSession, TransportSink {
 
   /** On a fresh, authenticated stream: take over a session this account had (XEP-0198 §5). */
   private handleResume(el: Element): void {
+    const old = this.resumableSession(el.attrs.previd, el.attrs.h);
+    if (old instanceof Element) return this.write(old);
+    this.resumeInto(old, (resumed) => [resumed]);
+  }
+
+  /** The account's session with this token, acknowledged up to h; or the <failed/> to send. */
+  private resumableSession(previd: string | undefined, hValue: string | undefined): C2SConnection | Element {
     const smacks = this.host.smacks;
-    const token = el.attrs.previd;
-    const h = parseH(el.attrs.h);
-    if (!smacks || !token || h === undefined) {
-      return this.write(smFailed('bad-request', "A resumption needs the 'previd' and 'h' of the earlier session."));
+    const h = parseH(hValue);
+    if (!smacks || !previd || h === undefined) {
+      return smFailed('bad-request', "A resumption needs the 'previd' and 'h' of the earlier session.");
     }
-    const old = smacks.find(token, this.username!);
-    if (!old) return this.write(smFailed('item-not-found', 'That session is unknown or has expired; bind a new one.'));
+    const old = smacks.find(previd, this.username!);
+    if (!old) return smFailed('item-not-found', 'That session is unknown or has expired; bind a new one.');
     const outcome = old.sm!.ack(h);
-    if (!outcome.ok) return this.write(smFailed('unexpected-request', `You acknowledged ${h} stanzas; ${outcome.sent} were sent.`));
+    if (!outcome.ok) return smFailed('unexpected-request', `You acknowledged ${h} stanzas; ${outcome.sent} were sent.`);
+    return old;
+  }
+
+  /** `opening` wraps the <resumed/> the old session answers with (in SASL2 it goes inside <success/>). */
+  private resumeInto(old: C2SConnection, opening: (resumed: Element) => Element[]): void {
     // This stream's transport, security and counters move to the old session; this object goes quiet.
     this.host.detached(this);
-    old.takeOver(this.transport, this.secure, this.mechanism, this.channelBinding);
+    old.takeOver(this.transport, this.secure, this.mechanism, this.channelBinding, opening);
     this.successor = old;
     this.finished = true;
     this.state = 'closed';
     for (const t of [this.headerTimer, this.negotiationTimer, this.idleTimer, this.pingTimer, this.resumeTimer]) clearTimeout(t);
   }
 
-  private takeOver(transport: StreamTransport, secure: boolean, mechanism: string | undefined, channelBinding: ChannelBindingType | undefined): void {
+  private takeOver(
+    transport: StreamTransport,
+    secure: boolean,
+    mechanism: string | undefined,
+    channelBinding: ChannelBindingType | undefined,
+    opening: (resumed: Element) => Element[],
+  ): void {
     const previous = this.transport;
     // Whatever the old transport still reports no longer concerns this session.
     previous.attach(DETACHED);
@@ -674,7 +884,7 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.idleTimer = setTimeout(() => this.onIdle(), this.host.idleTimeoutMs);
     const sm = this.sm!;
     this.log.info({ resent: sm.unacked.length }, 'session resumed');
-    this.write(x('resumed', { xmlns: NS.sm, h: String(sm.handled), previd: sm.resumeToken! }));
+    for (const el of opening(x('resumed', { xmlns: NS.sm, h: String(sm.handled), previd: sm.resumeToken! }))) this.write(el);
     for (const stanza of sm.unacked) this.write(stanza);
     if (sm.unacked.length) this.requestAck();
     // A client that comes back is in the foreground: it gets what CSI held back.

@@ -8,6 +8,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { RawClient, type AuthOptions, type ConnectOptions } from '../helpers/raw-client.ts';
 import { NS } from '../../src/xmpp/ns.ts';
+import { deriveCredentials } from '../../src/auth/credentials.ts';
 import type { Element } from '../../src/xmpp/element.ts';
 
 const ALL_MECHANISMS = [
@@ -203,7 +204,7 @@ describe('with auth.allow_plain and no channel bindings', () => {
   let plainTs: TestServer;
   let password = '';
   before(async () => {
-    plainTs = await startTestServer({ auth: { allow_plain: true, channel_bindings: [] } });
+    plainTs = await startTestServer({ auth: { allow_plain: true, channel_bindings: [], scram_iterations: 5000 } });
     password = (await plainTs.addUser('alice')).password;
   });
   after(() => plainTs?.stop());
@@ -239,6 +240,27 @@ describe('with auth.allow_plain and no channel bindings', () => {
     const session = [...plainTs.server.sessions.all()][0]!;
     assert.equal(session.security.mechanism, 'PLAIN');
     await c.close();
+  });
+
+  test('a PLAIN login re-derives credentials weaker than configured (fewer iterations, missing hashes)', async () => {
+    const weak = 'carol-old-password-1';
+    await plainTs.server.storage.accounts.createMany([
+      { domain: 'localhost', localpart: 'carol', disabled: false, isAdmin: false, credentials: await deriveCredentials(weak, ['SHA-1'], 4096) },
+    ]);
+    const { c } = await secured(plainTs);
+    assert.deepEqual(await c.authenticate({ mechanism: 'PLAIN', username: 'carol', password: weak }), { ok: true });
+    await c.close();
+    // The upgrade runs after the answer, off the login's path.
+    let creds = (await plainTs.server.storage.accounts.get('localhost', 'carol'))?.credentials ?? [];
+    for (let i = 0; i < 100 && creds.some((cr) => cr.iterations !== 5000); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      creds = (await plainTs.server.storage.accounts.get('localhost', 'carol'))?.credentials ?? [];
+    }
+    assert.deepEqual(creds.map((cr) => [cr.hash, cr.iterations]).sort(), [['SHA-1', 5000], ['SHA-256', 5000], ['SHA-512', 5000]]);
+    // The same password still works, now through SCRAM with the new keys.
+    const again = await secured(plainTs);
+    assert.deepEqual(await again.c.authenticate({ mechanism: 'SCRAM-SHA-512', username: 'carol', password: weak }), { ok: true });
+    await again.c.close();
   });
 
   test("the 'y' flag is accepted when the server offers no -PLUS", async () => {

@@ -20,6 +20,28 @@ export const auth = z
     lockout_window: z.int().min(1).max(86_400).default(900).describe('seconds over which failed logins are counted, 1..86400'),
     lockout_duration: z.int().min(1).max(31_536_000).default(900).describe('seconds an account stays locked (palisade user unlock ends it early), 1..31536000'),
     failure_delay_max: z.number().min(0).max(60).default(8).describe('longest delay, in seconds, before answering a failed login (it doubles with each failure per account and per address), 0..60'),
+    sasl2: z
+      .boolean()
+      .default(false)
+      .describe('offer SASL2 (XEP-0388) with Bind 2 (XEP-0386) next to SASL; needed for FAST. Off by default: clients that speak it then get a server-chosen resource (tag/id) instead of the one they ask for'),
+    fast: z
+      .strictObject({
+        enabled: z.boolean().default(true).describe('offer FAST token logins (XEP-0484) when sasl2 is on'),
+        token_lifetime_days: z
+          .int()
+          .min(1)
+          .max(365)
+          .default(14)
+          .describe('days a FAST token stays valid, 1..365; a token past half its life is replaced when used, so only a client idle this long has to log in with its password again'),
+        max_clients_per_account: z
+          .int()
+          .min(1)
+          .max(1000)
+          .default(50)
+          .describe('clients (SASL2 user-agent ids) of one account that may hold tokens, 1..1000; past it the one unused longest loses them'),
+      })
+      .prefault({})
+      .describe('FAST tokens (XEP-0484)'),
     negotiation_timeout: z.int().min(1).max(600).default(30).describe('seconds from connect until a resource must be bound, 1..600'),
   })
   .prefault({})
