@@ -3,13 +3,15 @@
 // plaintext goes nowhere else.
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { deriveCredentials, type ScramHash } from '../auth/credentials.ts';
+import { deriveCredentials, type ScramCredential, type ScramHash } from '../auth/credentials.ts';
+import { revokeAccountTokens } from '../auth/fast-store.ts';
 import { opaqueString, isMixedScript, PrecisError } from '../xmpp/precis.ts';
 import { JidError, parseJID, type JID } from '../xmpp/jid.ts';
 import type { Account, Storage } from '../storage/types.ts';
 import type { Config } from '../config/schema.ts';
 import { removeAccountRosterData } from '../modules/roster/store.ts';
 import { removeAccountLastActivity } from '../modules/last-activity/store.ts';
+import { forgetKnownClients } from '../modules/sessions/known-clients.ts';
 
 export const MIN_PASSWORD_LENGTH = 8;
 export const MAX_PASSWORD_BYTES = 1023;
@@ -66,6 +68,10 @@ export function generatePassword(): string {
   return out.length === 20 ? out : generatePassword();
 }
 
+function sameCredentials(a: readonly ScramCredential[], b: readonly ScramCredential[]): boolean {
+  return a.length === b.length && a.every((c, i) => c.hash === b[i]!.hash && c.iterations === b[i]!.iterations && c.storedKey.equals(b[i]!.storedKey));
+}
+
 export class Accounts {
   private readonly storage: Storage;
   private readonly policy: AccountPolicy;
@@ -96,7 +102,34 @@ export class Accounts {
     const j = this.jid(address);
     const credentials = await deriveCredentials(preparePassword(password), this.policy.hashes, this.policy.iterations);
     if (!(await this.storage.accounts.setCredentials(j.domain, j.local, credentials))) throw new AccountError(`No account ${j.bareString()}.`);
+    // A new password ends every FAST token (XEP-0484): a client that had the old one logs in again.
+    await revokeAccountTokens(this.storage.db, { domain: j.domain, localpart: j.local });
     return j;
+  }
+
+  /**
+   * Brings an account's SCRAM credentials up to the configured iteration
+   * count (and hashes) after a login that proved the plaintext password —
+   * SASL PLAIN, the only mechanism where the server sees it. SCRAM logins
+   * can't: the server holds only StoredKey and ServerKey, from which no
+   * credential with another count can be derived, so those accounts are
+   * upgraded at their next password change (setPassword derives with the
+   * configured count). `password` is as the authenticator prepared it (PRECIS
+   * OpaqueString). Returns whether the credentials were rewritten.
+   */
+  async upgradeCredentials(localpart: string, password: string): Promise<boolean> {
+    const before = await this.storage.accounts.get(this.policy.domain, localpart);
+    if (!before || !this.needsUpgrade(before.credentials)) return false;
+    const credentials = await deriveCredentials(password, this.policy.hashes, this.policy.iterations);
+    // The password may have been changed while PBKDF2 ran: never put back one derived from the old.
+    const now = await this.storage.accounts.get(this.policy.domain, localpart);
+    if (!now || !sameCredentials(before.credentials, now.credentials)) return false;
+    return this.storage.accounts.setCredentials(this.policy.domain, localpart, credentials);
+  }
+
+  /** Fewer iterations than configured, or a configured hash missing. */
+  needsUpgrade(credentials: readonly ScramCredential[]): boolean {
+    return credentials.some((c) => c.iterations < this.policy.iterations) || this.policy.hashes.some((h) => !credentials.some((c) => c.hash === h));
   }
 
   /**
@@ -111,6 +144,8 @@ export class Accounts {
     const ref = { domain: j.domain, localpart: j.local };
     await removeAccountRosterData(this.storage.db, ref);
     await removeAccountLastActivity(this.storage.db, ref);
+    await forgetKnownClients(this.storage.db, ref);
+    await revokeAccountTokens(this.storage.db, ref);
     if (!(await this.storage.accounts.remove(j.domain, j.local))) throw new AccountError(`No account ${j.bareString()}.`);
     return j;
   }

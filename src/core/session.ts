@@ -12,6 +12,11 @@ export interface ClientSession {
   readonly ip: string;
   readonly security: SessionSecurity;
   readonly connectedAt: Date;
+  /**
+   * What the client said about itself at SASL2 authentication (XEP-0388
+   * <user-agent/>), when it used SASL2; the sessions module lists it.
+   */
+  readonly userAgent?: { readonly id?: string; readonly software?: string; readonly device?: string };
   /** Sent initial presence and not yet unavailable (RFC 6121 §4.2). */
   available: boolean;
   priority: number;
