@@ -2,7 +2,9 @@
 // locks survive restarts and the CLI can lift them) and per source address (in
 // memory), a delay before each failure answer that doubles with recent
 // failures, and a lock after too many. Unknown accounts are counted in memory
-// the same way, so they look exactly like real ones from outside.
+// the same way, so they look exactly like real ones from outside; they also
+// read and write a decoy row, so their failures cost the same database work
+// and take the same time (test/integration/brute-force.raw.test.ts, timing).
 import type { Kysely } from 'kysely';
 import type { Storage } from '../storage/types.ts';
 import type { Config } from '../config/schema.ts';
@@ -35,6 +37,8 @@ interface Counter {
 }
 
 const BASE_DELAY_MS = 250;
+/** The row unknown accounts read and write: '' is no account's localpart. */
+const DECOY = '';
 const MAX_MEMORY_ENTRIES = 50_000;
 
 export class AuthGuard {
@@ -64,7 +68,8 @@ export class AuthGuard {
   }
 
   async isLocked(localpart: string, exists: boolean): Promise<boolean> {
-    const c = exists ? await this.load(localpart) : this.unknownAccounts.get(localpart);
+    const stored = await this.load(exists ? localpart : DECOY);
+    const c = exists ? stored : this.unknownAccounts.get(localpart);
     return c !== undefined && c.lockedUntil > this.now();
   }
 
@@ -77,16 +82,14 @@ export class AuthGuard {
     let accountCount = 0;
     let locked = false;
     if (localpart !== undefined) {
-      const current = exists ? await this.load(localpart) : this.unknownAccounts.get(localpart);
-      const next = this.advance(current);
+      const stored = await this.load(exists ? localpart : DECOY);
+      const next = this.advance(exists ? stored : this.unknownAccounts.get(localpart));
       if (next.failures >= this.opts.lockoutFailures && next.lockedUntil <= this.now()) {
         next.lockedUntil = this.now() + this.opts.lockoutMs;
         locked = true;
       }
-      if (exists) {
-        await this.save(localpart, next);
-        this.withFailures.add(localpart);
-      }
+      await this.save(exists ? localpart : DECOY, next);
+      if (exists) this.withFailures.add(localpart);
       else remember(this.unknownAccounts, localpart, next);
       accountCount = next.failures;
     }
@@ -128,7 +131,7 @@ export class AuthGuard {
       .where('localpart', '=', localpart)
       .executeTakeFirst();
     if (!row) return undefined;
-    this.withFailures.add(localpart);
+    if (localpart !== DECOY) this.withFailures.add(localpart);
     return { failures: row.failures, windowStart: Number(row.window_start), lockedUntil: Number(row.locked_until ?? 0) };
   }
 

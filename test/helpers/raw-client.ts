@@ -23,6 +23,8 @@ export interface ConnectOptions {
   domain?: string;
   /** e.g. 'TLSv1.2' to force a TLS 1.2 connection. */
   maxVersion?: SecureVersion;
+  /** Source address of a STARTTLS connection, e.g. '127.0.0.2' to appear as another host on loopback. */
+  localAddress?: string;
 }
 
 export interface AuthOptions {
@@ -92,7 +94,7 @@ export class RawClient {
       socket = tlsConnect({ host, port: opts.port, ...tlsOptions(opts), ALPNProtocols: ['xmpp-client'] });
       await once(socket, 'secureConnect');
     } else {
-      socket = netConnect({ host, port: opts.port });
+      socket = netConnect({ host, port: opts.port, localAddress: opts.localAddress });
       await once(socket, 'connect');
     }
     socket.setNoDelay(true);
