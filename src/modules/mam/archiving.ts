@@ -12,9 +12,24 @@ export function isArchivable(message: Element): boolean {
   return (type === 'chat' || type === 'normal') && hasArchivableContent(message);
 }
 
+/**
+ * What the compliance archive keeps: chat and normal messages with content,
+ * whatever the hints say. Its copy is the organisation's record, not the
+ * sender's to veto; the hints still keep the message out of the users' own
+ * archives.
+ */
+export function isComplianceArchivable(message: Element): boolean {
+  const type = message.attrs.type ?? 'normal';
+  return (type === 'chat' || type === 'normal') && hasContent(message);
+}
+
 /** A body, an OMEMO payload or a <store/> hint, and no hint against storing: what any archive keeps, whatever the type. */
 export function hasArchivableContent(message: Element): boolean {
   if (message.getChild('no-store', NS.hints) || message.getChild('no-permanent-store', NS.hints)) return false;
+  return hasContent(message);
+}
+
+function hasContent(message: Element): boolean {
   return (
     message.getChild('body', NS.client) !== undefined ||
     message.getChild('encrypted', NS.omemo) !== undefined ||

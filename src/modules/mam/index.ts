@@ -5,22 +5,28 @@
 // counts as handled; the message then reaches the recipient carrying
 // <stanza-id by='recipient'/>. Only the owner reads an archive, page by page.
 // Rooms' archives live here too (service 'mam'): the muc module writes and
-// answers them; retention purges them with the rest. Docs: docs/modules/mam.md.
+// answers them; retention purges them with the rest. The verdict's 'archive'
+// obligation (src/policy/archiving.ts) says per account whether the
+// preferences decide (user, also what no obligation means), nothing is kept
+// (none), or a compliance copy is kept besides (compliance). Docs:
+// docs/modules/mam.md.
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { defineModule, type RouteContext, type StanzaHook } from '../../core/module.ts';
 import type { ClientSession } from '../../core/session.ts';
-import type { Element } from '../../xmpp/element.ts';
+import { onceMark } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import { parseJID, type JID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
+import { archiveObligation, type ArchiveSide } from '../../policy/archiving.ts';
 import { ownerOf, type RosterService } from '../roster/service.ts';
-import { hasArchiveId, isArchivable, newStanzaId, stanzaIdElement, stripForgedIds, toArchivedXml } from './archiving.ts';
+import { hasArchiveId, isArchivable, isComplianceArchivable, newStanzaId, stanzaIdElement, stripForgedIds, toArchivedXml } from './archiving.ts';
 import { parseQuery, queryForm } from './form.ts';
 import { PrefsCache } from './prefs-cache.ts';
 import { DEFAULT_MODES, parsePrefs, prefsElement, ruleFor, type Preferences } from './prefs.ts';
 import { finElement, metadataElement, pageResults } from './results.ts';
-import { purgeExpired } from './retention.ts';
+import { ComplianceStore, type ComplianceTables, type NewComplianceCopy } from './compliance.ts';
+import { runRetention } from './retention.ts';
 import type { MamService } from './service.ts';
 import { ArchiveStore, UnknownArchiveIdError, type MamTables, type NewArchived } from './store.ts';
 import { ArchiveWriter } from './writer.ts';
@@ -32,6 +38,9 @@ const ARCHIVE_PRIORITY = 100;
 /** XEP-0313 leaves the page size to the server; small enough for a phone on a slow link. */
 const DEFAULT_PAGE_SIZE = 50;
 const DAY_MS = 86_400_000;
+/** Where the verdict carries no archive obligation (no archiving section, server-originated stanzas): the preferences decide. */
+const BY_PREFERENCES: ArchiveSide = { mode: 'user', entry: 'implicit' };
+const EMPTY_PAGE = { items: [], complete: true, count: 0 };
 /** Accounts whose preferences are kept in memory (most have none stored: one entry each). */
 const PREFS_CACHE_SIZE = 10_000;
 /** Rows in one group-commit statement: 8 bound values each, well under SQLite's 32,766. */
@@ -55,9 +64,11 @@ export default defineModule({
     const roster = ctx.use<RosterService>('roster');
     const limits = { defaultMax: Math.min(DEFAULT_PAGE_SIZE, ctx.options.max_page_size), maxMax: ctx.options.max_page_size };
     const roomStore = new ArchiveStore(ctx.storage.db as unknown as Kysely<MamTables>, 'muc_mam_messages');
+    const compliance = new ComplianceStore(ctx.storage.db as unknown as Kysely<ComplianceTables>);
+    const complianceWriter = new ArchiveWriter<NewComplianceCopy>((rows) => compliance.add(rows), MAX_ROWS_PER_COMMIT);
     ctx.provide<MamService>('mam', { rooms: { store: roomStore, writer: new ArchiveWriter((rows) => roomStore.add(rows), MAX_ROWS_PER_COMMIT) }, limits });
     // A message to a resource that went away comes round again, the same object, as one to the bare JID.
-    const seen = new WeakSet<Element>();
+    const firstSight = onceMark('mam');
 
     const isAccount = (j: JID) => j.domain === ctx.host && j.local !== '';
     const accountActive = async (j: JID) => {
@@ -81,16 +92,18 @@ export default defineModule({
     };
 
     const archive: StanzaHook = async (stanza, route) => {
-      if (seen.has(stanza)) return false;
-      seen.add(stanza);
+      if (!firstSight(stanza)) return false;
       const recipient = isAccount(route.to) ? route.to.bare : undefined;
       if (route.origin) stripForgedIds(stanza, ctx.host);
       // The server routing a message again (stream management) that was archived the first time.
       else if (recipient && hasArchiveId(stanza, recipient.toString())) return false;
-      if (!isArchivable(stanza)) return false;
+      const forOwner = isArchivable(stanza);
+      if (!forOwner && !isComplianceArchivable(stanza)) return false;
 
       const sender = isAccount(route.from) ? route.from.bare : undefined;
+      const duty = archiveObligation(route.verdict);
       const rows: NewArchived[] = [];
+      const kept: NewComplianceCopy[] = [];
       const storedAt = new Date();
       const xml = toArchivedXml(stanza);
       const copy = (owner: JID, peer: JID, direction: 'in' | 'out'): NewArchived => ({
@@ -102,23 +115,34 @@ export default defineModule({
         storedAt,
         xml,
       });
-      if (sender && (route.origin !== undefined || (await accountActive(sender))) && (await wants(sender, route.to))) {
-        rows.push(copy(sender, route.to, 'out'));
+      /** The copies one account keeps of the message: its own archive's as its side and preferences say, and the organisation's. */
+      const keep = async (owner: JID, peer: JID, direction: 'in' | 'out', side: ArchiveSide): Promise<string | undefined> => {
+        const own = forOwner && side.mode !== 'none' && (await wants(owner, peer)) ? copy(owner, peer, direction) : undefined;
+        if (own) rows.push(own);
+        if (side.mode === 'compliance') {
+          const expiresAt = new Date(storedAt.getTime() + side.retention_days! * DAY_MS);
+          kept.push({ ...copy(owner, peer, direction), userStanzaId: own?.stanzaId, expiresAt });
+        }
+        return own?.stanzaId;
+      };
+      if (sender && (route.origin !== undefined || (await accountActive(sender)))) {
+        await keep(sender, route.to, 'out', duty?.sender ?? BY_PREFERENCES);
       }
       let recipientId: string | undefined;
       if (recipient && sender?.equals(recipient)) {
         // A message to oneself is one message in one archive.
         recipientId = rows[0]?.stanzaId;
-      } else if (recipient && (await accountActive(recipient)) && (await wants(recipient, route.from))) {
-        const row = copy(recipient, route.from, 'in');
-        rows.push(row);
-        recipientId = row.stanzaId;
+      } else if (recipient && (await accountActive(recipient))) {
+        recipientId = await keep(recipient, route.from, 'in', duty?.recipient ?? BY_PREFERENCES);
       }
-      await writer.add(rows);
+      await Promise.all([writer.add(rows), complianceWriter.add(kept)]);
       if (recipient && recipientId) stanza.append(stanzaIdElement(recipientId, recipient.toString()));
       return false;
     };
     for (const event of ['message/bare', 'message/full', 'message/remote'] as const) ctx.hook(event, archive, ARCHIVE_PRIORITY);
+
+    /** An account whose archiving mode is none has no archive to read (the obligation on its query says so). */
+    const noArchive = (route: RouteContext) => archiveObligation(route.verdict)?.sender?.mode === 'none';
 
     /** Only the owner reads or configures an archive. */
     const ownerSession = (route: RouteContext): ClientSession => {
@@ -136,6 +160,7 @@ export default defineModule({
     ctx.iq({ type: 'set', ns: NS.mam, name: 'query', targets: ['account'] }, async (iq, route) => {
       const session = ownerSession(route);
       const q = parseQuery(iq.elements[0]!, limits);
+      if (noArchive(route)) return finElement(EMPTY_PAGE);
       const archiveJid = route.to.bareString();
       const page = await store.query(ownerOf(route.to), q.filter, q.paging).catch((err: unknown) => {
         if (err instanceof UnknownArchiveIdError) throw new StanzaError('item-not-found', `There is no message with the id '${err.stanzaId}' in your archive.`);
@@ -155,7 +180,7 @@ export default defineModule({
 
     ctx.iq({ type: 'get', ns: NS.mam, name: 'metadata', targets: ['account'] }, async (_iq, route) => {
       ownerSession(route);
-      return metadataElement(await store.bounds(ownerOf(route.to)));
+      return metadataElement(noArchive(route) ? undefined : await store.bounds(ownerOf(route.to)));
     });
 
     ctx.iq({ type: 'get', ns: NS.mam, name: 'prefs', targets: ['account'] }, async (_iq, route) => {
@@ -177,11 +202,9 @@ export default defineModule({
     ctx.every(ctx.options.purge_interval_minutes * 60_000, () => {
       if (purging) return;
       purging = true;
-      const cutoff = new Date(Date.now() - ctx.options.retention_days * DAY_MS);
-      const purge = async () => (await purgeExpired(store, cutoff, { stopped: () => stopping })) + (await purgeExpired(roomStore, cutoff, { stopped: () => stopping }));
-      purge()
-        .then((n) => {
-          if (n > 0) ctx.log.info({ purged: n, cutoff: cutoff.toISOString() }, 'expired archived messages deleted');
+      runRetention({ accounts: store, rooms: roomStore, compliance }, new Date(), ctx.options.retention_days, { stopped: () => stopping })
+        .then((r) => {
+          if (r.archived + r.compliance > 0) ctx.log.info({ purged: r.archived, compliance: r.compliance, cutoff: r.cutoff.toISOString() }, 'expired archived messages deleted');
         })
         .catch((err: unknown) => ctx.log.warn({ err }, 'archive retention purge failed'))
         .finally(() => (purging = false));

@@ -12,7 +12,7 @@ import { parseJID } from '../../xmpp/jid.ts';
 import { NS } from '../../xmpp/ns.ts';
 import { startTestServer, type TestServer } from '../../../test/helpers/server.ts';
 import { login, stanzaError, type RawClient } from '../../../test/helpers/raw-client.ts';
-import { hasArchiveId, isArchivable, newStanzaId, stripForgedIds, toArchivedXml } from './archiving.ts';
+import { hasArchiveId, isArchivable, isComplianceArchivable, newStanzaId, stripForgedIds, toArchivedXml } from './archiving.ts';
 import { MAX_IDS, parseDateTime, parseQuery, queryForm } from './form.ts';
 import { PrefsCache } from './prefs-cache.ts';
 import { parsePrefs, prefsElement, ruleFor, type Preferences } from './prefs.ts';
@@ -112,6 +112,14 @@ describe('which messages are archived (XEP-0313 §5.1.1, XEP-0334)', () => {
     assert.equal(isArchivable(msg(` type='chat'><body>hi</body><no-store xmlns='urn:xmpp:hints'/>`)), false);
     assert.equal(isArchivable(msg(` type='chat'><body>hi</body><no-permanent-store xmlns='urn:xmpp:hints'/>`)), false);
     assert.equal(isArchivable(msg(` type='chat'><body>hi</body><store xmlns='urn:xmpp:hints'/><no-store xmlns='urn:xmpp:hints'/>`)), false);
+  });
+
+  test('the compliance archive ignores the hints against storing, and keeps only what has content in chat or normal messages', () => {
+    assert.equal(isComplianceArchivable(msg(` type='chat'><body>hi</body><no-store xmlns='urn:xmpp:hints'/>`)), true);
+    assert.equal(isComplianceArchivable(msg(` type='chat'><body>hi</body><no-permanent-store xmlns='urn:xmpp:hints'/>`)), true);
+    assert.equal(isComplianceArchivable(msg(`><encrypted xmlns='urn:xmpp:omemo:2'><payload>eA==</payload></encrypted><no-store xmlns='urn:xmpp:hints'/>`)), true);
+    assert.equal(isComplianceArchivable(msg(` type='chat'><composing xmlns='http://jabber.org/protocol/chatstates'/>`)), false);
+    for (const type of ['groupchat', 'headline', 'error']) assert.equal(isComplianceArchivable(msg(` type='${type}'><body>hi</body>`)), false, type);
   });
 });
 

@@ -4,6 +4,7 @@
 // ids per query.
 import type { ColumnType, Generated, Kysely, SelectQueryBuilder } from 'kysely';
 import { readInt } from '../../storage/values.ts';
+import { notHeld } from './holds.ts';
 import type { Preferences } from './prefs.ts';
 
 type Int64 = ColumnType<number | string, number, number>;
@@ -112,10 +113,13 @@ export class ArchiveStore {
   // Both tables have the same columns; naming one of them to the type checker
   // lets every query below serve either.
   readonly #table: 'mam_messages';
+  /** Accounts' archives keep what a legal hold covers; rooms are not accounts. */
+  readonly #holds: boolean;
 
   constructor(db: Kysely<MamTables>, table: MessageTable = 'mam_messages') {
     this.#db = db;
     this.#table = table as 'mam_messages';
+    this.#holds = table === 'mam_messages';
   }
 
   /** Writes the copies of one message in one statement: committed together when the promise resolves. */
@@ -195,11 +199,14 @@ export class ArchiveStore {
     return { first: out(first), last: out(last) };
   }
 
-  /** Deletes up to `limit` messages (of any account) archived before `cutoff`, oldest first; returns how many. */
+  /** Deletes up to `limit` messages archived before `cutoff` (of any account not on legal hold), oldest first; returns how many. */
   async purgeBatch(cutoff: Date, limit: number): Promise<number> {
     const r = await this.#db
       .deleteFrom(this.#table)
-      .where('id', 'in', (eb) => eb.selectFrom(this.#table).select('id').where('stored_at', '<', cutoff.getTime()).orderBy('id').limit(limit))
+      .where('id', 'in', (eb) => {
+        const expired = eb.selectFrom(this.#table).select('id').where('stored_at', '<', cutoff.getTime());
+        return (this.#holds ? expired.where(notHeld(this.#table)) : expired).orderBy('id').limit(limit);
+      })
       .executeTakeFirst();
     return Number(r.numDeletedRows);
   }

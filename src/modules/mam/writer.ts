@@ -7,27 +7,28 @@
 // so one bad row (an account deleted meanwhile) fails only its own message.
 import type { NewArchived } from './store.ts';
 
-interface Pending {
-  rows: readonly NewArchived[];
+interface Pending<Row> {
+  rows: readonly Row[];
   resolve(): void;
   reject(err: unknown): void;
 }
 
-export class ArchiveWriter {
-  readonly #write: (rows: readonly NewArchived[]) => Promise<void>;
+/** Rows of the accounts' and rooms' archives by default; the compliance archive's too. */
+export class ArchiveWriter<Row = NewArchived> {
+  readonly #write: (rows: readonly Row[]) => Promise<void>;
   readonly #maxRows: number;
-  #queue: Pending[] = [];
+  #queue: Pending<Row>[] = [];
   #queued = 0;
   #scheduled = false;
 
   /** `maxRows` bounds one statement (SQLite allows 32,766 bound values; a row has 8). */
-  constructor(write: (rows: readonly NewArchived[]) => Promise<void>, maxRows: number) {
+  constructor(write: (rows: readonly Row[]) => Promise<void>, maxRows: number) {
     this.#write = write;
     this.#maxRows = maxRows;
   }
 
   /** Resolves when these rows are committed. */
-  add(rows: readonly NewArchived[]): Promise<void> {
+  add(rows: readonly Row[]): Promise<void> {
     if (rows.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ rows, resolve, reject });
@@ -49,7 +50,7 @@ export class ArchiveWriter {
     void this.#commit(batch);
   }
 
-  async #commit(batch: Pending[]): Promise<void> {
+  async #commit(batch: Pending<Row>[]): Promise<void> {
     try {
       await this.#write(batch.flatMap((p) => p.rows));
       for (const p of batch) p.resolve();
