@@ -3,7 +3,8 @@
 //   palisade start [--config FILE]
 //   palisade check-config [--config FILE]
 //   palisade user add|passwd|remove|list|import ...
-//   palisade policy check|reload|explain|default, audit verify|export, group ..., invite ... (policy.ts, audit.ts, group.ts, invite.ts)
+//   palisade policy check|reload|explain|default, audit verify|export, group ..., invite ..., quarantine ... (policy.ts, audit.ts, group.ts, invite.ts, quarantine.ts)
+//   palisade report usage --since T [--until T] --by user|group [--json] (report.ts)
 // Passwords come from a prompt or stdin, never from argv (visible in `ps`).
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -22,8 +23,13 @@ import { readPassword, PasswordInputError } from './password.ts';
 import { parseImport, ImportFormatError } from './import.ts';
 import { auditCli, registerPolicyCommands } from './policy.ts';
 import { registerAuditCommands } from './audit.ts';
+import { registerReportCommands } from './report.ts';
 import { registerGroupCommands } from './group.ts';
 import { registerInviteCommands } from './invite.ts';
+import { registerQuarantineCommands } from './quarantine.ts';
+import { closeAccountSessions, registerSessionsCommands } from './sessions.ts';
+import { registerArchiveCommands } from './archive.ts';
+import { refuseRemovalOnHold, registerHoldCommands } from './hold.ts';
 import { WEBSOCKET_PATH } from '../net/http/index.ts';
 import { publicOrigin, websocketUrl } from '../net/http/public-origin.ts';
 
@@ -125,8 +131,12 @@ export function buildCli(): Command {
         accounts.jid(address);
         const password = await readPassword({ fromStdin: !!opts.passwordStdin, confirm: true });
         const j = await accounts.setPassword(address, password);
-        await auditCli(storage, loaded, 'user.passwd', `password changed for ${j.bareString()}`, { account: j.bareString() });
+        // The old password must stop working everywhere: the running server closes the account's sessions.
+        const closed = await closeAccountSessions(loaded, j.bareString());
+        await auditCli(storage, loaded, 'user.passwd', `password changed for ${j.bareString()}`, { account: j.bareString(), sessions_closed: closed.closed ?? null });
         process.stdout.write(`password changed for ${j.bareString()}\n`);
+        if (closed.closed === undefined) process.stderr.write(`palisade: note: ${closed.message}\n`);
+        else process.stdout.write(`${closed.message}\n`);
       });
     });
 
@@ -136,6 +146,7 @@ export function buildCli(): Command {
     .option(...configOption)
     .action(async (address: string, opts: { config?: string }) => {
       await withAccounts(opts.config, async (accounts, loaded, storage) => {
+        await refuseRemovalOnHold(storage, loaded, address);
         const j = await accounts.remove(address);
         await auditCli(storage, loaded, 'user.remove', `removed ${j.bareString()}`, { account: j.bareString() });
         process.stdout.write(`removed ${j.bareString()}\n`);
@@ -191,8 +202,13 @@ export function buildCli(): Command {
 
   registerPolicyCommands(program);
   registerAuditCommands(program);
+  registerReportCommands(program);
   registerGroupCommands(program);
   registerInviteCommands(program);
+  registerQuarantineCommands(program);
+  registerSessionsCommands(program);
+  registerHoldCommands(program);
+  registerArchiveCommands(program);
   return program;
 }
 

@@ -28,6 +28,8 @@ const DEFAULTS = {
     lockout_duration: 900,
     failure_delay_max: 8,
     negotiation_timeout: 30,
+    sasl2: false,
+    fast: { enabled: true, token_lifetime_days: 14, max_clients_per_account: 50 },
   },
   storage: { backend: 'sqlite', sqlite_path: 'palisade.db', postgres_url: null },
   limits: {
@@ -52,8 +54,13 @@ const DEFAULTS = {
     ping_timeout: 60,
   },
   logging: { level: 'info' },
-  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {}, bookmarks: {}, 'avatar-sync': {}, muc: {}, 'http-upload': {} },
-  policy: { file: null, reload_poll_ms: 1000, audit_checkpoint_every: 100 },
+  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {}, bookmarks: {}, 'avatar-sync': {}, muc: {}, 'http-upload': {}, usage: {} },
+  policy: {
+    file: null,
+    reload_poll_ms: 1000,
+    audit_checkpoint_every: 100,
+    audit_syslog: { host: null, port: 6514, protocol: 'tls', facility: 'authpriv', app_name: 'palisade', queue_max: 10_000, ca_file: null },
+  },
   registration: { invitations: true, password_min_length: 12, redeem_attempts_per_minute: 10 },
 };
 

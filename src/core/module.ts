@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { z } from 'zod';
 import type { Element } from '../xmpp/element.ts';
 import type { JID } from '../xmpp/jid.ts';
-import type { ModuleRule, Verdict } from '../policy/types.ts';
+import type { ModuleRule, PolicyRequest, Verdict } from '../policy/types.ts';
 import type { Classifier } from './router.ts';
 import type { ClientSession } from './session.ts';
 import type { SessionRegistry } from './sessions.ts';
@@ -126,6 +126,11 @@ export interface ModuleContext<Options> {
   classify(fn: Classifier): void;
   /** Contributes a rule to the decision point (e.g. a user's block list), asked before the organisation's rules. */
   policyRule(rule: ModuleRule): void;
+  /**
+   * Asks the decision point about what is not a routed stanza (e.g.
+   * 'client.check'); the server fills in the subject's groups and the policy time.
+   */
+  decide(req: Omit<PolicyRequest, 'time'>): Promise<Verdict>;
   /** Adds a route to the HTTPS listener (during setup; the listener starts after every module). */
   http(route: HttpRoute): void;
   /** The absolute https:// URL of `path` on the listener's public origin; undefined while the HTTPS listener is off. */

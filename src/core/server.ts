@@ -5,18 +5,20 @@ import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { createServer as createTcpServer, type AddressInfo, type Server as NetServer, type Socket } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { LoadedConfig } from '../config/load.ts';
 import { openStorage, resolveStorageConfig } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
 import { TlsProvider } from '../net/tls.ts';
-import { C2SConnection, type C2SHost, type CsiHost, type SmacksHost } from '../net/c2s.ts';
+import { C2SConnection, type C2SHost, type CarbonsHost, type CsiHost, type SmacksHost } from '../net/c2s.ts';
+import { FastTokenStore, loadTokenKey } from '../auth/fast-store.ts';
 import { TcpTransport } from '../net/tcp-transport.ts';
 import type { StreamTransport } from '../net/transport.ts';
 import type { XmlLimits } from '../net/xml-stream.ts';
 import { startHttps, type HttpsListener } from '../net/http/index.ts';
 import { Authenticator } from './authenticator.ts';
+import { Accounts } from './accounts.ts';
 import { AuthGuard } from './auth-guard.ts';
 import { ConnectionGate } from '../net/limits.ts';
 import { Router } from './router.ts';
@@ -138,6 +140,12 @@ export class Server {
       allowChannelBindingDowngrade: cfg.auth.channel_binding_downgrade === 'allow',
       iterations: cfg.auth.scram_iterations,
       fakeCredentialSecret: await this.serverSecret(),
+      sasl2: cfg.auth.sasl2,
+      fast: cfg.auth.sasl2 && cfg.auth.fast.enabled ? this.fastTokens() : undefined,
+      onPlainLogin: (local, password) =>
+        void Accounts.fromConfig(this.storage, cfg)
+          .upgradeCredentials(local, password)
+          .catch((err: unknown) => this.log.error({ err }, 'could not upgrade the credentials of an account')),
     });
     // Policy (issue 6): the policy file compiled behind the one decision point; a bad file stops start-up.
     this.policyEngine = await PolicyEngine.open({ loaded: this.loaded, storage: this.storage, log: this.log.child({ component: 'policy' }) });
@@ -156,6 +164,15 @@ export class Server {
     this.modules = await setupModules(resolved, (m) => this.contextFor(m));
     this.streamFeatures = resolved.flatMap((m) => m.def.streamFeatures ?? []);
     await this.listen();
+  }
+
+  /** FAST token store; its key lives in the data folder, outside the database (src/auth/fast-store.ts). */
+  private fastTokens(): FastTokenStore {
+    const fast = this.loaded.config.auth.fast;
+    return new FastTokenStore(this.storage.db, loadTokenKey(join(this.loaded.dataDir, 'fast-token.key')), {
+      lifetimeMs: fast.token_lifetime_days * 86_400_000,
+      maxClientsPerAccount: fast.max_clients_per_account,
+    });
   }
 
   /** A random secret kept in the database (fake SCRAM salts for unknown users). */
@@ -262,6 +279,7 @@ export class Server {
     return {
       smacks: this.services.get('smacks') as SmacksHost | undefined,
       csi: this.services.get('csi') as CsiHost | undefined,
+      carbons: this.services.get('carbons') as CarbonsHost | undefined,
       domain: cfg.domain,
       limits: this.xmlLimits(),
       headerTimeoutMs: cfg.limits.header_timeout * 1000,
@@ -397,6 +415,8 @@ export class Server {
       relay: (stanza, sender) => this.router.fromComponent(stanza, sender),
       classify: (fn) => disposers.push(this.router.addClassifier(fn)),
       policyRule: (rule) => disposers.push(this.policy.addModuleRule(rule)),
+      decide: (req) =>
+        this.policy.decide({ ...req, subject: { ...req.subject, groups: this.policyEngine.groupsOf(req.subject.jid) }, time: this.policyEngine.now() }),
       http: (route) => {
         this.httpRoutes.push(route);
         disposers.push(() => {

@@ -15,9 +15,12 @@ import offline from './offline/index.ts';
 import pep from './pep/index.ts';
 import ping from './ping/index.ts';
 import presence from './presence/index.ts';
+import proxy65 from './proxy65/index.ts';
 import privateStorage from './private/index.ts';
 import roster from './roster/index.ts';
+import sessions from './sessions/index.ts';
 import smacks from './smacks/index.ts';
+import usage from './usage/index.ts';
 import vcard from './vcard/index.ts';
 import version from './version/index.ts';
 
@@ -37,9 +40,12 @@ export const BUILTIN_MODULES: Readonly<Record<string, ModuleDefinition<any>>> = 
   pep,
   ping,
   presence,
+  proxy65,
   private: privateStorage,
   roster,
+  sessions,
   smacks,
+  usage,
   vcard,
   version,
 };

@@ -22,6 +22,7 @@ import type { Logger } from 'pino';
 import type { AuditEntry, AuditVerifyResult, NewAuditEntry, Storage } from '../storage/types.ts';
 import { readDate, readInt } from '../storage/values.ts';
 import type { AuditSink } from './decision-point.ts';
+import { SyslogForwarder, type ForwarderStats, type SyslogOptions } from './syslog.ts';
 
 type Timestamp = import('kysely').ColumnType<Date | number, Date, Date>;
 type Int64 = import('kysely').ColumnType<number | string, number, number>;
@@ -115,6 +116,9 @@ export interface SignedAuditLogOptions {
   /** Checkpoint every this many entries (policy.audit_checkpoint_every). */
   checkpointEvery: number;
   log?: Logger;
+  /** Forward every appended entry to a syslog collector (policy.audit_syslog); ca_file is relative to baseDir. */
+  syslog?: SyslogOptions | null;
+  baseDir?: string;
 }
 
 export class SignedAuditLog implements AuditSink {
@@ -126,19 +130,35 @@ export class SignedAuditLog implements AuditSink {
   private pendingSeal: Signed | undefined;
   private sealTimer: NodeJS.Timeout | undefined;
   private lastSealWrite = 0;
+  private readonly forwarder: SyslogForwarder | undefined;
 
   constructor(storage: Storage, key: AuditKey, opts: SignedAuditLogOptions) {
     this.storage = storage;
     this.db = storage.db.withTables<CheckpointTables>() as unknown as Kysely<CheckpointTables>;
     this.key = key;
     this.opts = opts;
+    const syslog = opts.syslog;
+    if (syslog?.host) this.forwarder = new SyslogForwarder({ ...syslog, host: syslog.host }, opts.baseDir ?? process.cwd(), opts.log?.child({ component: 'syslog' }));
   }
 
   /** Appends to the chain, then signs: a checkpoint every N entries, and the seal over the newest entry. */
   async append(e: NewAuditEntry): Promise<AuditEntry> {
     const entry = await this.storage.audit.append(e);
     await this.sign(entry);
+    // Once it is in the local log: the collector gets a copy, never the only one.
+    this.forwarder?.forward(entry);
     return entry;
+  }
+
+  /** Syslog forwarding statistics, when forwarding is on. */
+  syslogStats(): ForwarderStats | undefined {
+    return this.forwarder?.stats();
+  }
+
+  /** Writes a pending seal and stops forwarding. */
+  close(): void {
+    this.flush();
+    this.forwarder?.close();
   }
 
   private async sign(entry: AuditEntry): Promise<void> {

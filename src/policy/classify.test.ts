@@ -67,3 +67,37 @@ describe('policy classifier', () => {
     assert.equal(facts(x('presence'), 'self', 'alice@example.org')['feature:presence-visibility'], undefined);
   });
 });
+
+describe('policy classifier: peer-to-peer file transfer (issue #8)', () => {
+  const iq = (child: Element) => x('iq', { type: 'set', to: 'bob@example.org/desk' }, child);
+  const p2p = (stanza: Element) => facts(stanza)['feature:p2p-file-transfer'];
+  const FT5 = 'urn:xmpp:jingle:apps:file-transfer:5';
+
+  test('SOCKS5 bytestream offers and in-band bytestream data are p2p', () => {
+    assert.equal(p2p(iq(x('query', { xmlns: POLICY_NS.bytestreams, sid: 's1' }, x('streamhost', { jid: 'bob@example.org/desk', host: '192.0.2.1', port: '5000' })))), true);
+    assert.equal(p2p(iq(x('data', { xmlns: POLICY_NS.ibb, sid: 's1', seq: '0' }).t('aGVsbG8='))), true);
+  });
+
+  test('a file offer proposed by message (XEP-0353) is p2p; a call proposal is not', () => {
+    const file = msg(x('propose', { xmlns: POLICY_NS.jingleMessage0, id: 'f1' }, x('description', { xmlns: FT5 })));
+    assert.equal(p2p(file), true);
+    const file1 = msg(x('propose', { xmlns: POLICY_NS.jingleMessage1, id: 'f2' }, x('description', { xmlns: 'urn:xmpp:jingle:apps:file-transfer:4' })));
+    assert.equal(p2p(file1), true);
+    const call = msg(x('propose', { xmlns: POLICY_NS.jingleMessage0, id: 'c1' }, x('description', { xmlns: POLICY_NS.jingleRtp, media: 'audio' })));
+    assert.equal(p2p(call), undefined);
+  });
+
+  test('jabber:iq:oob (XEP-0066 iq) is p2p; jabber:x:oob in a message (an upload link) is not', () => {
+    assert.equal(p2p(iq(x('query', { xmlns: POLICY_NS.iqOob }, x('url').t('http://192.0.2.1:8080/f.bin')))), true);
+    assert.equal(p2p(msg(body(), x('x', { xmlns: 'jabber:x:oob' }, x('url').t('https://upload.example.org/a/f.png')))), undefined);
+  });
+
+  test('Jingle iqs that carry only a file transport (s5b, ibb) are p2p; an RTP session is not', () => {
+    const transportInfo = (ns: string) =>
+      iq(x('jingle', { xmlns: POLICY_NS.jingle, action: 'transport-info', sid: 'j1' }, x('content', { creator: 'initiator', name: 'f' }, x('transport', { xmlns: ns, sid: 't1' }))));
+    assert.equal(p2p(transportInfo(POLICY_NS.jingleS5b)), true);
+    assert.equal(p2p(transportInfo(POLICY_NS.jingleIbb)), true);
+    const ice = iq(x('jingle', { xmlns: POLICY_NS.jingle, action: 'transport-info', sid: 'j2' }, x('content', { name: 'a' }, x('transport', { xmlns: 'urn:xmpp:jingle:transports:ice-udp:1' }))));
+    assert.equal(p2p(ice), undefined);
+  });
+});

@@ -10,6 +10,7 @@ import type { Element } from '../xmpp/element.ts';
 import type { Classifier } from '../core/router.ts';
 import { FACT_BODY, FACT_E2EE, bareOf, featureFact } from './compile.ts';
 import { MAX_SCAN_CHARS, type ContentPart } from './detectors.ts';
+import { linkFacts } from './link-safety.ts';
 import type { PolicyRequest } from './types.ts';
 
 // Namespaces the policy recognises (candidates for xmpp/ns.ts when a module speaks them).
@@ -26,6 +27,9 @@ export const POLICY_NS = {
   si: 'http://jabber.org/protocol/si',
   bytestreams: 'http://jabber.org/protocol/bytestreams',
   ibb: 'http://jabber.org/protocol/ibb',
+  iqOob: 'jabber:iq:oob',
+  jingleS5b: 'urn:xmpp:jingle:transports:s5b:1',
+  jingleIbb: 'urn:xmpp:jingle:transports:ibb:1',
   httpUpload: 'urn:xmpp:http:upload:0',
   commands: 'http://jabber.org/protocol/commands',
   directInvite: 'jabber:x:conference',
@@ -71,6 +75,7 @@ export function classifyPayload(req: PolicyRequest, stanza: Element): void {
     }
     facts[FACT_BODY] = body;
     facts[FACT_E2EE] = e2ee;
+    linkFacts(stanza, facts);
     req.content = messageContent(stanza);
   } else if (stanza.name === 'iq') {
     const payload = stanza.elements[0];
@@ -78,7 +83,8 @@ export function classifyPayload(req: PolicyRequest, stanza: Element): void {
     const ns = payload.ns;
     if (ns === POLICY_NS.jingle) {
       for (const content of payload.getChildren('content', ns)) mediaOf(content, set);
-    } else if (ns === POLICY_NS.si || ns === POLICY_NS.bytestreams || ns === POLICY_NS.ibb) {
+    } else if (ns === POLICY_NS.si || ns === POLICY_NS.bytestreams || ns === POLICY_NS.ibb || ns === POLICY_NS.iqOob) {
+      // jabber:iq:oob (XEP-0066) pushes a URL on the sender's own host: as direct as a bytestream.
       set('p2p-file-transfer');
     } else if (ns === POLICY_NS.httpUpload) {
       set('file-transfer');
@@ -135,8 +141,10 @@ function deepText(el: Element, max: number): string {
   return out;
 }
 
-/** Jingle content or a call proposal: audio → voice, video → video, a file offer → p2p-file-transfer. */
+/** Jingle content or a call proposal: audio → voice, video → video, a file offer or a file transport (XEP-0260, XEP-0261) → p2p-file-transfer. */
 function mediaOf(el: Element, set: (name: string) => void): void {
+  // transport-info, transport-replace and session-accept name no description, only the transport.
+  if (el.getChild('transport', POLICY_NS.jingleS5b) || el.getChild('transport', POLICY_NS.jingleIbb)) set('p2p-file-transfer');
   for (const d of el.getChildren('description')) {
     const ns = d.ns;
     if (ns === POLICY_NS.jingleRtp) {

@@ -17,9 +17,13 @@ import {
   type Detector,
   type Finding,
 } from './detectors.ts';
+import { CompiledArchiving } from './archiving.ts';
+import { CLIENT_CHECK, CompiledClients } from './clients.ts';
 import { cachedIp, inCidr, parseCidr, type Cidr } from './ip.ts';
+import { LinkSafety } from './link-safety.ts';
 import type { LoadedPolicy } from './load.ts';
 import type { ContentSpec, GroupSpec, PeerSpec, PolicyRuleSpec, WindowRef } from './schema.ts';
+import { SubscriptionLimit } from './subscription-limit.ts';
 import { compileWindow, inWindow, type CompiledWindow } from './time.ts';
 import type { Obligation, PolicyRequest, PolicyRules, Verdict } from './types.ts';
 
@@ -34,6 +38,17 @@ export const CONTENT_UNCHECKED_TEXT = 'The message could not be checked by the c
 /** Obligations a content rule puts on an allowed message; the router carries them out (obligations.ts). */
 export const OBLIGATION_REDACT = 'content.redact';
 export const OBLIGATION_ALERT = 'content.alert';
+/** On an allowed peer-to-peer transfer: only the server's SOCKS5 proxy may remain as a streamhost (obligations.ts). */
+export const OBLIGATION_PROXY_ONLY = 'p2p.proxy-only';
+
+/**
+ * Features only a rule that names them allows (issue #8): a transfer that
+ * reveals addresses is refused unless the organisation allowed it explicitly,
+ * whatever broader allow rules or an allowing default say.
+ */
+export const OPT_IN_FEATURES = ['p2p-file-transfer'] as const;
+export const P2P_NOT_ALLOWED_TEXT =
+  "Peer-to-peer file transfer is not allowed by the organisation's policy (no rule allows p2p-file-transfer for you); send the file through the server's upload instead.";
 
 /** The facts the policy classifier (classify.ts) sets on message requests. */
 export const FACT_BODY = 'body';
@@ -46,6 +61,8 @@ interface Selector {
   test(req: PolicyRequest): boolean;
   /** What the request has for this selector, e.g. "alice@example.org is in staff, it". */
   observed(req: PolicyRequest): string;
+  /** Left out of explanations while it holds (the opt-in check, on requests without the feature). */
+  quietWhenOk?: boolean;
 }
 
 interface CompiledRule {
@@ -99,6 +116,14 @@ export class CompiledPolicy implements PolicyRules {
   private readonly groupCache = new Map<string, readonly string[]>();
   private readonly detectors: ReadonlyMap<string, Detector>;
   private readonly customs: readonly CustomDetector[];
+  private readonly domain: string;
+  /** The archiving section: an 'archive' obligation on allowed messages and archive queries (archiving.ts). */
+  readonly archiving: CompiledArchiving;
+  /** Applied after the rules allowed a message or a subscription request (link-safety.ts, subscription-limit.ts). */
+  private readonly linkSafety: LinkSafety;
+  private readonly subscriptionLimit: SubscriptionLimit;
+  /** The clients section: decides 'client.check' alone (clients.ts). */
+  readonly clients: CompiledClients;
 
   constructor(loaded: LoadedPolicy, opts: CompileOptions) {
     const doc = loaded.doc;
@@ -117,9 +142,15 @@ export class CompiledPolicy implements PolicyRules {
     };
     this.fileGroups = Object.entries(doc.groups).map(([n, g]) => compileGroup(n, g));
     this.dbMembers = opts.dbMembers ?? new Map();
+    this.domain = opts.domain;
+    this.archiving = new CompiledArchiving(doc.archiving, opts.domain);
+    this.linkSafety = new LinkSafety(doc.link_safety, opts.domain);
+    this.subscriptionLimit = new SubscriptionLimit(doc.subscription_limit, opts.domain);
+    this.clients = new CompiledClients(doc.clients);
   }
 
   evaluate(req: PolicyRequest): Verdict {
+    if (req.action === CLIENT_CHECK) return this.clients.evaluate(req);
     const candidates = this.candidates(req.action);
     let scan: ContentScan | undefined;
     for (let i = 0; i < candidates.length; i++) {
@@ -130,19 +161,28 @@ export class CompiledPolicy implements PolicyRules {
         if (block) return block;
         continue;
       }
-      return withObligations(verdictOf(rule, req), scan);
+      return this.qualify(this.archiving.attach(withObligations(verdictOf(rule, req), scan, this.transferOf(req)), req), req);
     }
-    return withObligations(this.defaultVerdictFor(), scan);
+    return this.qualify(this.archiving.attach(withObligations(this.defaultVerdictFor(req), scan, this.transferOf(req)), req), req);
+  }
+
+  /** What an allowing verdict is still subject to: link and file safety, the subscription request limit. */
+  private qualify(verdict: Verdict, req: PolicyRequest): Verdict {
+    return this.subscriptionLimit.apply(this.linkSafety.apply(verdict, req), req);
   }
 
   /** The same decision as evaluate(), with the reasons, for `palisade policy explain`. */
   explain(req: PolicyRequest): Explanation {
+    if (req.action === CLIENT_CHECK) return { verdict: this.clients.evaluate(req), steps: [], notReached: 0 };
     const steps: ExplainStep[] = [];
     let scan: ContentScan | undefined;
     for (const rule of this.rules) {
       const actionOk = rule.actions.test(req.action);
       const checks = [{ ok: actionOk, label: `action ${rule.actions.label}`, observed: req.action }];
-      for (const s of rule.selectors) checks.push({ ok: s.test(req), label: s.label, observed: s.observed(req) });
+      for (const s of rule.selectors) {
+        const ok = s.test(req);
+        if (!(ok && s.quietWhenOk)) checks.push({ ok, label: s.label, observed: s.observed(req) });
+      }
       const matched = checks.every((c) => c.ok);
       const step: ExplainStep = { index: rule.index, rule: rule.name, matched, checks };
       steps.push(step);
@@ -155,12 +195,12 @@ export class CompiledPolicy implements PolicyRules {
         continue;
       }
       if (matched) {
-        const verdict = withObligations(verdictOf(rule, req), scan);
+        const verdict = this.linkSafety.apply(this.archiving.attach(withObligations(verdictOf(rule, req), scan, this.transferOf(req)), req), req);
         if (rule.e2ee) step.e2ee = e2eeNote(rule.e2ee, req, verdict);
         return { verdict, steps, notReached: this.rules.length - rule.index - 1 };
       }
     }
-    return { verdict: withObligations(this.defaultVerdictFor(), scan), steps, notReached: 0 };
+    return { verdict: this.linkSafety.apply(this.archiving.attach(withObligations(this.defaultVerdictFor(req), scan, this.transferOf(req)), req), req), steps, notReached: 0 };
   }
 
   /** Groups of a bare JID: the database's and the policy file's (members, domains, patterns). */
@@ -184,6 +224,11 @@ export class CompiledPolicy implements PolicyRules {
     return this.fileGroups.map((g) => g.name);
   }
 
+  /** A peer-to-peer transfer that is allowed goes through this server's proxy only. */
+  private transferOf(req: PolicyRequest): Obligation | undefined {
+    return req.facts?.[P2P_FACT] === true ? { kind: OBLIGATION_PROXY_ONLY, domain: this.domain } : undefined;
+  }
+
   private candidates(action: string): readonly CompiledRule[] {
     let list = this.byAction.get(action);
     if (!list) {
@@ -194,13 +239,17 @@ export class CompiledPolicy implements PolicyRules {
     return list;
   }
 
-  private defaultVerdictFor(): Verdict {
+  private defaultVerdictFor(req: PolicyRequest): Verdict {
     const d = this.defaultVerdict;
+    if (OPT_IN_FEATURES.some((f) => req.facts?.[featureFact(f)] === true)) {
+      return { decision: 'deny', rule: 'default', condition: d.decision === 'deny' ? d.condition : 'policy-violation', text: P2P_NOT_ALLOWED_TEXT };
+    }
     return d.decision === 'allow' ? { decision: 'allow', rule: 'default' } : { decision: 'deny', rule: 'default', condition: d.condition, text: d.text };
   }
 }
 
 const NO_GROUPS: readonly string[] = Object.freeze([]);
+const P2P_FACT = featureFact('p2p-file-transfer');
 const GROUP_CACHE_MAX = 100_000;
 
 function matches(rule: CompiledRule, req: PolicyRequest): boolean {
@@ -225,9 +274,10 @@ function verdictOf(rule: CompiledRule, req: PolicyRequest): Verdict {
 }
 
 /** An allowed message carries what the content rules before the deciding rule asked for; a refused one needs nothing. */
-function withObligations(verdict: Verdict, scan: ContentScan | undefined): Verdict {
-  if (verdict.decision === 'deny' || scan === undefined) return verdict;
-  const obligations = scan.obligations();
+function withObligations(verdict: Verdict, scan: ContentScan | undefined, transfer: Obligation | undefined): Verdict {
+  if (verdict.decision === 'deny' || (scan === undefined && transfer === undefined)) return verdict;
+  const obligations = scan?.obligations() ?? [];
+  if (transfer) obligations.push(transfer);
   return obligations.length === 0 ? verdict : { ...verdict, obligations };
 }
 
@@ -366,6 +416,13 @@ function compileRule(r: PolicyRuleSpec, index: number, serverDomain: string, win
   if (r.during !== undefined) selectors.push(timeSelector(windowOf(r.during), true));
   if (r.outside !== undefined) selectors.push(timeSelector(windowOf(r.outside), false));
   const e2ee = r.e2ee === 'allowed' ? undefined : r.e2ee;
+  // An allow rule covers an opt-in feature only when it names it (OPT_IN_FEATURES).
+  const named = r.feature === undefined ? [] : typeof r.feature === 'string' ? [r.feature] : r.feature;
+  for (const f of OPT_IN_FEATURES) {
+    if (r.decision === 'allow' && !named.includes(f)) {
+      selectors.push({ label: `not ${f} (allowed only by a rule naming it)`, test: (req) => req.facts?.[featureFact(f)] !== true, observed: () => f, quietWhenOk: true });
+    }
+  }
   return {
     index,
     name: r.name,

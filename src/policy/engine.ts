@@ -64,6 +64,8 @@ export class PolicyEngine {
       dataDir: loaded.dataDir,
       checkpointEvery: loaded.config.policy.audit_checkpoint_every,
       log: opts.log,
+      syslog: loaded.config.policy.audit_syslog,
+      baseDir: loaded.baseDir,
     });
     const engine = new PolicyEngine(opts, compiled, audit, groups);
     // Requests written while no server ran are answered at once (they reload what was just loaded).
@@ -193,7 +195,7 @@ export class PolicyEngine {
 
   close(): void {
     this.closed = true;
-    this.audit.flush();
+    this.audit.close();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
   }

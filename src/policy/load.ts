@@ -213,6 +213,7 @@ function crossCheck(doc: PolicyFile, opts: PolicyLoadOptions): ConfigIssue[] {
     }
     if (catchAll === undefined && matchesEverything(r)) catchAll = r.name;
   });
+  doc.archiving.forEach((a, i) => checkGroups(a.groups, ['archiving', i, 'groups']));
   if (doc.default.decision === 'allow' && doc.default.condition !== undefined) {
     issues.push({ path: 'default.condition', message: 'only a deny default has an error condition' });
   }

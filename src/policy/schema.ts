@@ -10,6 +10,9 @@ import { STANZA_ERROR_TYPES } from '../xmpp/errors.ts';
 import { tryParseJID } from '../xmpp/jid.ts';
 import { BUILTIN_DETECTORS, CUSTOM_FLAGS, regexProblem } from './detectors.ts';
 import { parseCidr } from './ip.ts';
+import { linkSafetyEntry } from './link-safety.ts';
+import { subscriptionLimitSchema } from './subscription-limit.ts';
+import { clientsSchema } from './clients.ts';
 import { DAYS, isTimeZone, type Day } from './time.ts';
 
 /** Actions the core asks about; modules add theirs (ModuleDefinition.actions). */
@@ -231,6 +234,40 @@ const group = z.strictObject({
   patterns: z.array(jidPattern()).default([]),
 });
 
+export const ARCHIVING_MODES = ['compliance', 'user', 'none'] as const;
+export const MAX_ARCHIVING_RETENTION_DAYS = 36_500;
+
+// One entry of the archiving section (docs/policy.md "Archiving"): who (users,
+// groups, domains; all given must hold; none given: everyone) and how their
+// messages are archived. src/policy/archiving.ts compiles the list.
+const archivingEntry = z
+  .strictObject({
+    description: z.string().max(1000).optional(),
+    users: z.array(bareJid()).min(1).optional(),
+    groups: z.array(groupName()).min(1).optional(),
+    domains: z.array(domain()).min(1).optional(),
+    mode: z.enum(ARCHIVING_MODES),
+    retention_days: z.int().min(1).max(MAX_ARCHIVING_RETENTION_DAYS).optional().describe('days the compliance copy is kept (mode compliance only), 1..36500'),
+  })
+  .superRefine((a, ctx) => {
+    if (a.mode === 'compliance' && a.retention_days === undefined) {
+      ctx.addIssue({ code: 'custom', path: ['retention_days'], message: 'is required with mode compliance', params: { hint: 'how many days the organisation keeps each message, e.g. 3650' } });
+    }
+    if (a.mode !== 'compliance' && a.retention_days !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['retention_days'], message: `applies to mode compliance only`, params: { hint: "mode user keeps the archive's own retention (mam retention_days in palisade.yaml)" } });
+    }
+  });
+
+const archiving = z
+  .array(archivingEntry)
+  .superRefine((list, ctx) => {
+    const all = list.findIndex((a) => !a.users && !a.groups && !a.domains);
+    if (all >= 0 && all < list.length - 1) {
+      ctx.addIssue({ code: 'custom', path: [all + 1], message: `can never apply: archiving[${all}] before it names everyone`, params: { hint: 'move the entry without users, groups or domains to the end' } });
+    }
+  })
+  .default([]);
+
 export const PolicyFileSchema = z.strictObject({
   version: z.literal(1).default(1),
   time_zone: timeZone().default('UTC'),
@@ -238,6 +275,10 @@ export const PolicyFileSchema = z.strictObject({
   time_windows: z.record(windowName(), window).default({}),
   detectors: z.record(detectorName(), detector).default({}),
   rules: z.array(rule).default([]),
+  link_safety: z.array(linkSafetyEntry).default([]).describe('what happens to allowed messages with links or files, by sender (link-safety.ts)'),
+  subscription_limit: subscriptionLimitSchema,
+  archiving,
+  clients: clientsSchema,
   default: z
     .strictObject({
       decision: z.enum(DECISIONS).default('deny'),
@@ -255,3 +296,4 @@ export type PeerSpec = PeerKind | { users?: string[]; groups?: string[]; domains
 export type GroupSpec = PolicyFile['groups'][string];
 export type DetectorSpec = PolicyFile['detectors'][string];
 export type ContentSpec = NonNullable<PolicyRuleSpec['content']>;
+export type ArchivingSpec = PolicyFile['archiving'][number];

@@ -5,6 +5,7 @@
 // hook sees it. Docs: docs/modules/carbons.md.
 import { defineModule, type RouteContext, type StanzaHook } from '../../core/module.ts';
 import type { ClientSession } from '../../core/session.ts';
+import type { CarbonsHost } from '../../net/c2s.ts';
 import { onceMark, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import type { JID } from '../../xmpp/jid.ts';
@@ -41,6 +42,8 @@ export default defineModule({
       };
     ctx.iq({ type: 'set', ns: NS.carbons, name: 'enable', targets: ['account'] }, toggle(true));
     ctx.iq({ type: 'set', ns: NS.carbons, name: 'disable', targets: ['account'] }, toggle(false));
+    // Bind 2 (XEP-0386) enables carbons inline, for the session it binds.
+    ctx.provide<CarbonsHost>('carbons', { enable: (session) => void enabled.add(session) });
 
     const guard: StanzaHook = (stanza, route) => {
       if (!carriesCarbon(stanza)) return false;

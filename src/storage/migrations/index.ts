@@ -22,6 +22,11 @@ import * as m0013 from './0013-pep.ts';
 import * as m0014 from './0014-muc-mam.ts';
 import * as m0015 from './0015-invitations.ts';
 import * as m0016 from './0016-http-upload.ts';
+import * as m0017 from './0017-upload-access.ts';
+import * as m0018 from './0018-known-clients.ts';
+import * as m0019 from './0019-compliance-archive.ts';
+import * as m0020 from './0020-fast-tokens.ts';
+import * as m0021 from './0021-usage.ts';
 
 type Up = (db: Parameters<Migration['up']>[0], backend: Backend) => Promise<void>;
 
@@ -42,6 +47,11 @@ const MIGRATIONS: Record<string, Up> = {
   '0014-muc-mam': m0014.up,
   '0015-invitations': m0015.up,
   '0016-http-upload': m0016.up,
+  '0017-upload-access': m0017.up,
+  '0018-known-clients': m0018.up,
+  '0019-compliance-archive': m0019.up,
+  '0020-fast-tokens': m0020.up,
+  '0021-usage': m0021.up,
 };
 
 export const MIGRATION_NAMES: readonly string[] = Object.keys(MIGRATIONS).sort();
