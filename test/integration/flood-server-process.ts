@@ -1,4 +1,4 @@
-// A Palisade server in its own process, for flood.raw.test.ts: the attack and
+// A Palisade server in its own process, for flood.load.test.ts: the attack and
 // the measuring clients then don't share an event loop with the server, and the
 // server's memory can be read on its own. Configuration overrides come as JSON
 // in PALISADE_TEST_CONFIG, accounts as "name:password,…" in PALISADE_TEST_USERS.

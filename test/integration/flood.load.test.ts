@@ -9,6 +9,9 @@
 // the limits and then the attacker disconnected with policy-violation; most of
 // the 200 connections refused before TLS by the per-IP limits; the server's RSS
 // bounded. Latency is measured only during the attack, after a warm-up.
+// A *.load.test.ts file runs after the rest of the suite, on its own (package.json):
+// next to another test file starting Chromium, a 2-core machine stalled the
+// measuring clients for half a second.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
