@@ -133,14 +133,13 @@ export class Authenticator {
     };
   }
 
-  /** A locked account looks exactly like an unknown one: the exchange runs on a fake credential and fails at the proof. */
+  /** A locked account's exchange runs on its real credential: the lock is applied after the proof (Server.authorize, AuthGuard.lockState). */
   private async lookup(username: string, hash: ScramHash, seen: { username?: string; exists?: boolean }): Promise<ScramCredential | undefined> {
     const local = prepUser(username);
     if (!local) return undefined;
     const account = await this.opts.accounts.get(this.opts.domain, local);
     seen.username = local;
     seen.exists = account !== undefined;
-    if (await this.opts.guard.isLocked(local, seen.exists)) return undefined;
     return account?.credentials.find((c) => c.hash === hash);
   }
 
@@ -183,10 +182,9 @@ export class Authenticator {
         if ('error' in parsed) return { kind: 'failure', condition: 'malformed-request', text: parsed.error };
         const local = prepUser(parsed.authcid);
         const account = local ? await this.opts.accounts.get(this.opts.domain, local) : undefined;
-        const locked = local !== undefined && (await this.opts.guard.isLocked(local, account !== undefined));
         const matches = (token: string) => sameMac(htMac(token, 'Initiator', cbData), parsed.mac);
-        // Unknown and locked accounts run the same lookup and comparison, on an account that has no tokens.
-        const ref = { domain: this.opts.domain, localpart: account && !locked ? local! : '' };
+        // Unknown accounts run the same lookup and comparison, on an account that has no tokens.
+        const ref = { domain: this.opts.domain, localpart: account ? local! : '' };
         const verdict = await store.use(ref, login.agentId, mechanism, matches, login.count);
         const failed = { kind: 'failure', credentialsChecked: true, username: local, accountExists: account !== undefined } as const;
         if (verdict.kind === 'expired') return { ...failed, condition: 'credentials-expired', text: 'This token has expired; log in with your password.' };
@@ -220,8 +218,7 @@ export class Authenticator {
           if (!(err instanceof PrecisError)) throw err;
         }
         const account = local ? await this.opts.accounts.get(this.opts.domain, local) : undefined;
-        const locked = local !== undefined && (await this.opts.guard.isLocked(local, account !== undefined));
-        const cred = account && !locked ? strongest(account.credentials) : undefined;
+        const cred = account ? strongest(account.credentials) : undefined;
         // Unknown accounts cost the same PBKDF2 work as wrong passwords.
         const ok = cred && password !== undefined ? await verifyPassword(password, cred) : await this.dummyWork();
         const authzOk = parsed.authzid === undefined || parsed.authzid === `${local}@${this.opts.domain}`;

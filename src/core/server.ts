@@ -300,6 +300,21 @@ export class Server {
       authorize: async (username, conn) => {
         const account = await this.storage.accounts.get(cfg.domain, username);
         if (!account) return { condition: 'not-authorized', text: 'Authentication failed' };
+        const lock = await this.guard.lockState(username, conn.ip);
+        if (lock.state === 'refuse') {
+          // The address that guessed: the same answer, delay and accounting as a wrong guess.
+          this.policyEngine.loginFailed(`${username}@${cfg.domain}`, conn.ip, 'account locked');
+          const { delayMs } = await this.guard.failure(username, true, conn.ip);
+          await new Promise((r) => setTimeout(r, delayMs));
+          return { condition: 'not-authorized', text: 'Authentication failed' };
+        }
+        if (lock.state === 'tell') {
+          this.policyEngine.loginFailed(`${username}@${cfg.domain}`, conn.ip, 'account locked');
+          return {
+            condition: 'account-disabled',
+            text: `This account is locked after too many failed logins until ${lock.until.toISOString()}; an administrator can unlock it sooner.`,
+          };
+        }
         if (account.disabled) {
           this.policyEngine.loginFailed(`${username}@${cfg.domain}`, conn.ip, 'account disabled');
           return { condition: 'account-disabled', text: 'This account is disabled.' };

@@ -27,7 +27,7 @@ async function ready(ts: TestServer, localAddress?: string): Promise<RawClient> 
 const answer = (r: AuthResult) => (r.ok ? 'success' : `${r.condition}: ${r.text}`);
 
 describe('1,000 wrong passwords from one address', () => {
-  test('are answered ever later, lock the account (audited), and the lock then refuses the right password from any address like a wrong one', async (t) => {
+  test('are answered ever later, lock the account (audited); the lock refuses the right password from the guessing address like a wrong one and tells the real user elsewhere', async (t) => {
     const ts = await startTestServer({ auth: { failure_delay_max: 0.5, lockout_failures: 10, lockout_window: 300, lockout_duration: 300 } });
     try {
       const victim = await ts.addUser('victim');
@@ -85,13 +85,25 @@ describe('1,000 wrong passwords from one address', () => {
       const fromAttacker = await ready(ts);
       assert.equal(answer(await fromAttacker.authenticate({ mechanism: 'SCRAM-SHA-256', username: 'victim', password: victim.password })), 'not-authorized: Authentication failed');
       fromAttacker.destroy();
-      // The real user on another address: a wrong and a right password get the very same answer (no oracle).
+      // The real user on another address: a wrong password gets the plain failure (no oracle);
+      // only the right one is told that the account is locked, and until when.
       const user = await ready(ts, '127.0.0.2');
       const wrong = answer(await user.authenticate({ mechanism: 'SCRAM-SHA-256', username: 'victim', password: 'typo' }));
-      const right = answer(await user.authenticate({ mechanism: 'SCRAM-SHA-256', username: 'victim', password: victim.password }));
       assert.equal(wrong, 'not-authorized: Authentication failed');
-      assert.equal(right, wrong, 'a locked account answers the right password like a wrong one');
+      const right = answer(await user.authenticate({ mechanism: 'SCRAM-SHA-256', username: 'victim', password: victim.password }));
+      assert.match(right, /^account-disabled: This account is locked after too many failed logins until \d{4}-\d\d-\d\dT[\d:.]+Z; an administrator can unlock it sooner\.$/);
       user.destroy();
+      // Audit entries are appended off the login's path: wait for this one.
+      const lockedLogin = async () => {
+        for (let after = 0, page = await ts.server.storage.audit.list({ action: 'login', limit: 1000 }); page.length > 0; ) {
+          if (page.some((e) => e.reason === 'account locked' && (e.details as { ip?: string }).ip === '127.0.0.2')) return true;
+          after = page[page.length - 1]!.seq;
+          page = await ts.server.storage.audit.list({ action: 'login', limit: 1000, afterSeq: after });
+        }
+        return false;
+      };
+      for (let i = 0; i < 50 && !(await lockedLogin()); i++) await new Promise((r) => setTimeout(r, 100));
+      assert.ok(await lockedLogin(), 'the refused right password is audited with its address');
       // What `palisade user unlock` does lets the real user in again.
       assert.equal(await ts.server.guard.unlock('victim'), true);
       (await login({ port: ts.starttlsPort, dataDir: ts.dataDir, username: 'victim', password: victim.password, localAddress: '127.0.0.2' })).destroy();
