@@ -301,13 +301,8 @@ export class Server {
         const account = await this.storage.accounts.get(cfg.domain, username);
         if (!account) return { condition: 'not-authorized', text: 'Authentication failed' };
         const lock = await this.guard.lockState(username, conn.ip);
-        if (lock.state === 'refuse') {
-          // The address that guessed: the same answer, delay and accounting as a wrong guess.
-          this.policyEngine.loginFailed(`${username}@${cfg.domain}`, conn.ip, 'account locked');
-          const { delayMs } = await this.guard.failure(username, true, conn.ip);
-          await new Promise((r) => setTimeout(r, delayMs));
-          return { condition: 'not-authorized', text: 'Authentication failed' };
-        }
+        // The address that guessed: the same answer, delay and accounting as a wrong guess (c2s runs loginFailed).
+        if (lock.state === 'refuse') return { condition: 'not-authorized', text: 'Authentication failed', likeWrongPassword: true };
         if (lock.state === 'tell') {
           this.policyEngine.loginFailed(`${username}@${cfg.domain}`, conn.ip, 'account locked');
           return {

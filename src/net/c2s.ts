@@ -47,7 +47,8 @@ export interface C2SHost {
   /** What loaded modules advertise next to <bind/>. */
   streamFeatures(): readonly { name: string; ns: string }[];
   /** After SASL succeeded: account state and the login policy; true or the SASL failure to send. */
-  authorize(username: string, conn: C2SConnection): Promise<true | { condition: string; text: string }>;
+  /** likeWrongPassword: answered as a failed password check is (late, counted), e.g. a locked account's guessing address. */
+  authorize(username: string, conn: C2SConnection): Promise<true | { condition: string; text: string; likeWrongPassword?: boolean }>;
   /** Records a failed password check; returns the ms to wait before answering it. */
   loginFailed(username: string | undefined, accountExists: boolean, conn: C2SConnection): Promise<number>;
   /** Policy + registration of a freshly bound session; throws StanzaError to refuse. */
@@ -585,7 +586,10 @@ export class C2SConnection implements ClientSession, TransportSink {
       return this.saslFailure(result.condition, result.text, result.credentialsChecked ?? false);
     }
     const outcome = await this.host.authorize(result.username, this);
-    if (outcome !== true) return this.saslFailure(outcome.condition, outcome.text, true);
+    if (outcome !== true) {
+      if (outcome.likeWrongPassword) await delay(await this.host.loginFailed(result.username, true, this));
+      return this.saslFailure(outcome.condition, outcome.text, true);
+    }
     this.sasl = undefined;
     this.username = result.username;
     this.mechanism = result.mechanism;
