@@ -94,7 +94,7 @@ export async function refuseRemovalOnHold(storage: Storage, loaded: LoadedConfig
   if (!hold) return;
   const log = new SignedAuditLog(storage, loadOrCreateAuditKey(loaded.dataDir), { dataDir: loaded.dataDir, checkpointEvery: loaded.config.policy.audit_checkpoint_every });
   await log.append({ actor: cliActor(), action: 'user.remove', decision: 'deny', reason: `removal of ${j.bareString()} refused: on legal hold`, details: { account: j.bareString(), hold_reason: hold.reason } });
-  log.flush();
+  await log.flush();
   cliFail(1, `palisade: ${j.bareString()} is on legal hold (since ${hold.placedAt.toISOString()}${hold.reason ? `: ${hold.reason}` : ''}); it cannot be removed until the hold is released with 'palisade hold remove ${j.bareString()}'`);
 }
 

@@ -69,7 +69,7 @@ export async function auditCli(storage: Storage, loaded: LoadedConfig, action: s
     checkpointEvery: loaded.config.policy.audit_checkpoint_every,
   });
   await log.append({ actor: cliActor(), action, decision: 'info', reason, details });
-  log.flush();
+  await log.flush();
 }
 
 function policyErrorText(err: ConfigError): string {

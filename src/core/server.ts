@@ -149,7 +149,7 @@ export class Server {
     });
     // Policy (issue 6): the policy file compiled behind the one decision point; a bad file stops start-up.
     this.policyEngine = await PolicyEngine.open({ loaded: this.loaded, storage: this.storage, log: this.log.child({ component: 'policy' }) });
-    this.events.once('stopping', () => this.policyEngine.close());
+    this.events.once('stopping', () => void this.policyEngine.close());
     this.policy = this.policyEngine.decisionPoint;
     this.router = new Router({
       host: cfg.domain,
@@ -470,6 +470,7 @@ export class Server {
     for (const m of this.modules.reverse()) m.unload();
     this.modules = [];
     await within(Promise.all(closed), LISTENER_CLOSE_WAIT_MS);
+    await this.policyEngine?.close();
     await this.storage?.close();
   }
 }

@@ -25,7 +25,7 @@ describe('signed audit log', () => {
     for (let i = 1; i <= 12; i++) {
       await log.append({ actor: `user${i}@example.org`, action: i % 2 ? 'login' : 'stanza.message', decision: i % 3 ? 'allow' : 'deny', reason: `entry ${i}`, details: { n: i } });
     }
-    log.flush();
+    await log.flush();
   });
   afterEach(async () => {
     await storage.close();
@@ -130,7 +130,20 @@ describe('signed audit log', () => {
     await storage.audit.append({ actor: 'x', action: 'y', decision: 'info', reason: 'direct' });
     const r = await verifyAuditLog(storage, dir);
     assert.equal(r.ok, true);
-    assert.deepEqual(r.warnings, ['entries 13 to 13 are not yet covered by a signature (appended by a process without the signing key)']);
+    assert.deepEqual(r.warnings, ['entries 13 to 13 are not yet covered by a signature (appended moments before the server stopped abruptly, or by a process without the signing key)']);
+  });
+
+  test('a burst of appends is sealed once, shortly after, up to its newest entry', async () => {
+    const sealed = async () => {
+      const r = await verifyAuditLog(storage, dir);
+      assert.equal(r.ok, true);
+      return r.ok ? r.sealedTo : -1;
+    };
+    for (let i = 13; i <= 20; i++) await log.append({ actor: `user${i}@example.org`, action: 'login', decision: 'allow', reason: `entry ${i}` });
+    assert.equal(await sealed(), 12, 'not sealed at once: one signature covers the burst');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(await sealed(), 20);
+    assert.deepEqual((await verifyAuditLog(storage, dir)).warnings, []);
   });
 
   test('export from a time on', async () => {

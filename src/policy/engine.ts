@@ -193,11 +193,12 @@ export class PolicyEngine {
     this.audit.append(e).catch((err: unknown) => this.log.error({ err }, 'audit append failed'));
   }
 
-  close(): void {
+  /** Stops answering reload requests and writes the audit log's pending seal (again at each call: entries may follow). */
+  close(): Promise<void> {
     this.closed = true;
-    this.audit.close();
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    return this.audit.close();
   }
 }
 

@@ -79,7 +79,7 @@ describe('palisade audit verify', () => {
     await withDirStorage(original.config, async (s, dataDir) => {
       const log = new SignedAuditLog(s, loadOrCreateAuditKey(dataDir), { dataDir, checkpointEvery: 5 });
       for (let i = 1; i <= 12; i++) await log.append({ actor: `u${i}@example.test`, action: 'login', decision: 'allow', reason: `entry ${i}` });
-      log.flush();
+      await log.flush();
     });
   });
   after(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));

@@ -116,8 +116,14 @@ export default defineModule({
         }
         await privateStorage.forget(owner, NS.legacyBookmarks, 'storage');
       });
+    // Once per account and process: after it, this module's private-storage handler keeps legacy lists out of storage.
+    const migrated = new Set<string>();
     ctx.on('session-bound', (session) => {
-      migrate(session.jid.bare).catch((err: unknown) => ctx.log.warn({ err, account: session.jid.bareString() }, 'could not move XEP-0048 bookmarks to XEP-0402'));
+      const account = session.jid.bareString();
+      if (migrated.has(account)) return;
+      migrate(session.jid.bare)
+        .then(() => migrated.add(account))
+        .catch((err: unknown) => ctx.log.warn({ err, account }, 'could not move XEP-0048 bookmarks to XEP-0402'));
     });
   },
 });

@@ -62,39 +62,47 @@ export class KnownClients {
     const has = (kind: string, value: string) => rows.some((r) => r.kind === kind && r.value === value);
     const sighting = { first: rows.length === 0, newClient: !has('client', client), newNetwork: !has('ip', network) };
     const at = now.getTime();
-    await this.#db.transaction().execute(async (trx) => {
-      for (const [kind, value] of [['client', client], ['ip', network]] as const) {
-        await trx
-          .insertInto('known_clients')
-          .values({ ...account, kind, value, first_seen: at, last_seen: at })
-          .onConflict((oc) => oc.columns(['domain', 'localpart', 'kind', 'value']).doUpdateSet({ last_seen: at }))
-          .execute();
-        const stale = await trx
-          .selectFrom('known_clients')
-          .select('value')
-          .where('domain', '=', account.domain)
-          .where('localpart', '=', account.localpart)
-          .where('kind', '=', kind)
-          .orderBy('last_seen', 'desc')
-          .orderBy('value')
-          .offset(this.#remember)
-          .limit(1000)
-          .execute();
-        if (stale.length === 0) continue;
-        await trx
-          .deleteFrom('known_clients')
-          .where('domain', '=', account.domain)
-          .where('localpart', '=', account.localpart)
-          .where('kind', '=', kind)
-          .where(
-            'value',
-            'in',
-            stale.map((s) => s.value),
-          )
-          .execute();
-      }
-    });
+    // One statement for both sightings: a login costs a read and a write (issue #9).
+    await this.#db
+      .insertInto('known_clients')
+      .values([
+        { ...account, kind: 'client', value: client, first_seen: at, last_seen: at },
+        { ...account, kind: 'ip', value: network, first_seen: at, last_seen: at },
+      ])
+      .onConflict((oc) => oc.columns(['domain', 'localpart', 'kind', 'value']).doUpdateSet({ last_seen: at }))
+      .execute();
+    const count = (kind: string, isNew: boolean) => rows.filter((r) => r.kind === kind).length + (isNew ? 1 : 0);
+    for (const [kind, isNew] of [['client', sighting.newClient], ['ip', sighting.newNetwork]] as const) {
+      if (count(kind, isNew) > this.#remember) await this.#forgetOldest(account, kind);
+    }
     return sighting;
+  }
+
+  /** Keeps the `remember` most recently used values of one kind. */
+  async #forgetOldest(account: AccountRef, kind: 'client' | 'ip'): Promise<void> {
+    const stale = await this.#db
+      .selectFrom('known_clients')
+      .select('value')
+      .where('domain', '=', account.domain)
+      .where('localpart', '=', account.localpart)
+      .where('kind', '=', kind)
+      .orderBy('last_seen', 'desc')
+      .orderBy('value')
+      .offset(this.#remember)
+      .limit(1000)
+      .execute();
+    if (stale.length === 0) return;
+    await this.#db
+      .deleteFrom('known_clients')
+      .where('domain', '=', account.domain)
+      .where('localpart', '=', account.localpart)
+      .where('kind', '=', kind)
+      .where(
+        'value',
+        'in',
+        stale.map((r) => r.value),
+      )
+      .execute();
   }
 }
 
