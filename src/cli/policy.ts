@@ -5,7 +5,8 @@
 //   palisade policy check [FILE] [--config FILE]
 //   palisade policy reload [--config FILE] [--timeout SECONDS]
 //   palisade policy explain --from JID [--to JID] [--feature F] [--action A] [--at ISO-TIME] [--body TEXT]
-//                           [--ip ADDR] [--relation contact|none] [--e2ee none|omemo|openpgp] [--config FILE]
+//                           [--ip ADDR] [--relation contact|none] [--e2ee none|omemo|openpgp]
+//                           [--client NAME] [--client-version V] [--config FILE]
 //   palisade policy default
 import { existsSync, mkdirSync } from 'node:fs';
 import { userInfo } from 'node:os';
@@ -15,7 +16,7 @@ import { loadConfig, type LoadedConfig } from '../config/load.ts';
 import { openStorage, resolveStorageConfig } from '../storage/index.ts';
 import type { Storage } from '../storage/types.ts';
 import { SignedAuditLog, loadOrCreateAuditKey } from '../policy/audit-log.ts';
-import { FACT_BODY, FACT_E2EE, OBLIGATION_ALERT, OBLIGATION_REDACT, featureFact } from '../policy/compile.ts';
+import { FACT_BODY, FACT_E2EE, OBLIGATION_ALERT, OBLIGATION_PROXY_ONLY, OBLIGATION_REDACT, featureFact } from '../policy/compile.ts';
 import { MAX_SCAN_CHARS } from '../policy/detectors.ts';
 import { compilePolicy } from '../policy/engine.ts';
 import { GroupStore } from '../policy/groups.ts';
@@ -23,6 +24,11 @@ import { BUILTIN_POLICY, loadPolicy, policyPath } from '../policy/load.ts';
 import { NAMED_FEATURES } from '../policy/schema.ts';
 import { writeReloadRequest, waitForReloadResult } from '../policy/reload-request.ts';
 import type { Obligation, PeerScope, PolicyRequest } from '../policy/types.ts';
+import { OBLIGATION_ARCHIVE, type ArchiveSide } from '../policy/archiving.ts';
+import { CLIENT_CHECK, OBLIGATION_CLIENT_ALERT, OBLIGATION_CLIENT_WARN } from '../policy/clients.ts';
+import { FACT_HAS_FILE, FACT_HAS_LINK, OBLIGATION_LINK_FLAG, linkFacts } from '../policy/link-safety.ts';
+import { SubscriptionLimit, type SubscriptionLimitSpec } from '../policy/subscription-limit.ts';
+import { x } from '../xmpp/element.ts';
 import { JidError, parseJID, type JID } from '../xmpp/jid.ts';
 import { mucDomain } from '../modules/muc/index.ts';
 import type { Config } from '../config/schema.ts';
@@ -131,7 +137,9 @@ export function registerPolicyCommands(program: Command): void {
     .option('--ip <address>', 'the client address')
     .option('--relation <relation>', 'roster relation of the peer: contact or none (what the roster module would say)', 'unknown')
     .option('--e2ee <payload>', 'for a message with a body: none, omemo or openpgp', 'none')
-    .option('--body <text>', "the message's body, for content rules (which detector matches)")
+    .option('--body <text>', "the message's body, for content rules (which detector matches) and link safety (links in it)")
+    .option('--client <software>', `for --action ${CLIENT_CHECK}: the client's name, as its software version answer gives it`)
+    .option('--client-version <version>', `for --action ${CLIENT_CHECK}: the client's version`)
     .option('--json', 'print the explanation as JSON')
     .option(...CONFIG_OPTION)
     .action(async (opts: ExplainOptions) => {
@@ -145,13 +153,15 @@ export function registerPolicyCommands(program: Command): void {
         }
         const req = explainRequest(opts, loaded.config.domain, (jid) => compiled.groupsOf(jid), serviceDomains(loaded.config));
         const e = compiled.explain(req);
+        const limit = subscriptionLimitNote(compiled.source.doc.subscription_limit, loaded.config.domain, req, e.verdict.decision);
         if (opts.json) {
-          process.stdout.write(JSON.stringify({ request: { ...req, time: req.time.toISOString() }, policy: compiled.source.source, ...e }, null, 2) + '\n');
+          const json = { request: { ...req, time: req.time.toISOString() }, policy: compiled.source.source, ...e, ...(limit ? { subscription_limit: limit } : {}) };
+          process.stdout.write(JSON.stringify(json, null, 2) + '\n');
           return;
         }
         const out: string[] = [];
         const r = req.resource;
-        out.push(`request: ${req.action} from ${req.subject.jid} (groups: ${list(req.subject.groups)})${req.subject.ip ? ` ip ${req.subject.ip}` : ''}`);
+        out.push(`request: ${req.action} from ${req.subject.jid} (groups: ${list(req.subject.groups)})${req.subject.ip ? ` ip ${req.subject.ip}` : ''}${clientText(req)}`);
         if (r) out.push(`         to ${r.jid} (scope ${r.scope}, relation ${r.relation}, groups: ${list(r.groups ?? [])})`);
         out.push(`         feature ${req.feature ?? '(none)'}${facts(req)} at ${req.time.toISOString()}`);
         out.push(`policy:  ${compiled.source.source} (${compiled.ruleCount} rules)`);
@@ -162,9 +172,19 @@ export function registerPolicyCommands(program: Command): void {
           if (step.content) out.push(`      ${step.content}`);
         }
         const v = e.verdict;
-        const by = v.rule === 'default' ? 'the default (no rule matched)' : `rule '${v.rule}'`;
+        const by =
+          v.rule === 'default'
+            ? 'the default (no rule matched)'
+            : v.details?.link_safety
+              ? `link safety entry '${v.rule}' (after rule '${String(v.details.allowed_by)}' allowed the message)`
+              : req.action === CLIENT_CHECK
+                ? v.rule === 'clients:none'
+                  ? 'the clients section (no entry names the account)'
+                  : `client compliance entry '${v.rule}'`
+                : `rule '${v.rule}'`;
         out.push(`decision: ${v.decision.toUpperCase()} by ${by}${v.decision === 'deny' ? ` — ${v.condition}: ${v.text}` : ''}`);
         for (const o of v.obligations ?? []) out.push(`  then: ${obligationText(o)}`);
+        if (limit) out.push(`  then: ${limit}`);
         if (e.notReached > 0) out.push(`(${e.notReached} later rule${e.notReached === 1 ? '' : 's'} not evaluated: the first match wins)`);
         out.push("(rules of modules, such as a user's block list, are asked before these and are not shown)");
         process.stdout.write(out.join('\n') + '\n');
@@ -189,6 +209,8 @@ interface ExplainOptions {
   relation: string;
   e2ee: string;
   body?: string;
+  client?: string;
+  clientVersion?: string;
   json?: boolean;
   config?: string;
 }
@@ -227,7 +249,13 @@ export function explainRequest(
     opts.feature ?? (action === 'stanza.message' ? 'chat' : action === 'stanza.presence' ? 'presence' : undefined);
   const req: PolicyRequest = {
     action,
-    subject: { jid: from.bareString(), domain: from.domain, groups: groupsOf(from.bareString()), ip: opts.ip },
+    subject: {
+      jid: from.bareString(),
+      domain: from.domain,
+      groups: groupsOf(from.bareString()),
+      ip: opts.ip,
+      ...(opts.client !== undefined || opts.clientVersion !== undefined ? { client: { software: opts.client, version: opts.clientVersion } } : {}),
+    },
     resource: to ? { jid: to.toString(), scope, relation: opts.relation as 'contact' | 'none' | 'unknown', groups: groupsOf(to.bareString()) } : undefined,
     feature,
     facts: {},
@@ -237,7 +265,11 @@ export function explainRequest(
   if (action === 'stanza.message') {
     req.facts![FACT_BODY] = true;
     req.facts![FACT_E2EE] = opts.e2ee;
-    if (opts.body !== undefined) req.content = { parts: [{ part: 'body', text: opts.body }], truncated: opts.body.length > MAX_SCAN_CHARS };
+    if (opts.body !== undefined) {
+      req.content = { parts: [{ part: 'body', text: opts.body }], truncated: opts.body.length > MAX_SCAN_CHARS };
+      // The links in the body, as the classifier finds them in the message at run time.
+      linkFacts(x('message', {}, x('body', {}, opts.body)), req.facts!);
+    }
   }
   return req;
 }
@@ -257,7 +289,49 @@ function obligationText(o: Obligation): string {
     return `redact (${(o.rules as { rule: string; detectors: string[] }[]).map((r) => `${r.rule}: ${r.detectors.join(', ')}`).join('; ')}) → ${parts.map((p) => `${p.part}: ${JSON.stringify(p.text)}`).join(', ')}`;
   }
   if (o.kind === OBLIGATION_ALERT) return `alert (${String(o.rule)}: ${(o.detectors as string[]).join(', ')}), delivered unchanged`;
+  if (o.kind === OBLIGATION_ARCHIVE) {
+    const sides = (['sender', 'recipient'] as const).filter((k) => o[k] !== undefined).map((k) => `${k}: ${archiveSideText(o[k] as ArchiveSide)}`);
+    return `archive (${sides.join('; ')})`;
+  }
+  if (o.kind === OBLIGATION_LINK_FLAG) {
+    return `flag (link safety '${String(o.rule)}': ${(o.found as string[]).join(', ')}) → ${JSON.stringify(o.text)} in front of every body; the XHTML-IM copy is dropped`;
+  }
+  if (o.kind === OBLIGATION_CLIENT_WARN || o.kind === OBLIGATION_CLIENT_ALERT) {
+    const c = o.client as { software: string | null; version: string | null; unknown?: boolean };
+    const client = c.unknown ? 'client unknown' : `${c.software ?? '?'} ${c.version ?? '(no version)'}`;
+    return o.kind === OBLIGATION_CLIENT_WARN
+      ? `warn (${String(o.rule)}: ${client}): the session stays; the user gets the headline ${JSON.stringify(o.text)}`
+      : `alert (${String(o.rule)}: ${client}): the session stays, the user is told nothing; an audit entry is written`;
+  }
+  if (o.kind === OBLIGATION_PROXY_ONLY) {
+    return `through the proxy only: every streamhost or candidate but the SOCKS5 proxy of ${String(o.domain)} is removed, so no client address is revealed`;
+  }
   return o.kind;
+}
+
+function archiveSideText(s: ArchiveSide): string {
+  const how =
+    s.mode === 'compliance'
+      ? `compliance copy kept ${s.retention_days} days, whatever the user's preferences`
+      : s.mode === 'none'
+        ? 'nothing kept'
+        : "as the user's archiving preferences say";
+  return `${how} (${s.entry === 'implicit' ? 'no archiving entry names the account' : s.entry})`;
+}
+
+/**
+ * The subscription limit counts requests per sender over the last hour in the
+ * running server; explain has no such count, so it says which rate would apply.
+ */
+function subscriptionLimitNote(spec: SubscriptionLimitSpec, domain: string, req: PolicyRequest, decision: 'allow' | 'deny'): string | undefined {
+  const limit = new SubscriptionLimit(spec, domain);
+  if (decision !== 'allow' || limit.perHour === null || !limit.applies(req)) return undefined;
+  return `subscription limit: a rate of at most ${limit.perHour} requests an hour to non-contacts per account; the running server counts them, so this one is refused only if ${req.subject.jid} already sent ${limit.perHour} in the last hour`;
+}
+
+function clientText(req: PolicyRequest): string {
+  const c = req.subject.client;
+  return c ? ` client ${c.software ?? '(no name)'} ${c.version ?? '(no version)'}` : '';
 }
 
 function list(items: readonly string[]): string {
@@ -268,5 +342,7 @@ function facts(req: PolicyRequest): string {
   const f = req.facts ?? {};
   const parts: string[] = [];
   if (f[FACT_BODY] === true) parts.push(`body, e2ee ${String(f[FACT_E2EE] ?? 'none')}`);
+  const links = [FACT_HAS_LINK, FACT_HAS_FILE].filter((k) => f[k] === true);
+  if (links.length) parts.push(links.join(', '));
   return parts.length ? ` (${parts.join('; ')})` : '';
 }

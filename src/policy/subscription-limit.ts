@@ -68,7 +68,8 @@ export class SubscriptionLimit {
     return verdict;
   }
 
-  private applies(req: PolicyRequest): boolean {
+  /** Whether the limit counts this request (also asked by `policy explain`, which has no counts). */
+  applies(req: PolicyRequest): boolean {
     if (req.action !== 'stanza.presence' || req.feature !== 'presence:subscribe') return false;
     const jid = req.subject.jid;
     if (jid === undefined || req.subject.domain !== this.serverDomain) return false;

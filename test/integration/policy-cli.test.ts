@@ -182,6 +182,63 @@ rules:
     }
   });
 
+  test('explain: obligations in words (archive, link flag, proxy only, client warn/alert), links found in --body, the subscription rate', async () => {
+    const own = makeDir();
+    try {
+      writeFileSync(
+        join(own.dir, 'policy.yaml'),
+        `
+groups: { filers: { members: [fay@example.test] } }
+link_safety:
+  - { name: outsiders, from: non-contacts, links: flag, files: refuse, text: 'Careful: a link from outside your contacts.' }
+subscription_limit: { per_hour: 5 }
+archiving:
+  - { users: [alice@example.test], mode: compliance, retention_days: 3650 }
+clients:
+  - { name: staff, users: [wes@example.test], allow: [{ software: Gajim, min_version: '1.8' }], action: warn, text: 'Gajim 1.8 or newer, please.' }
+  - { name: quiet, users: [al@example.test], allow: [{ software: Gajim, min_version: '1.8' }], action: alert }
+rules:
+  - { name: filers-p2p, subject: { groups: [filers] }, feature: p2p-file-transfer, decision: allow }
+  - { name: local, subject: { local: true }, decision: allow }
+`,
+      );
+      const run = (...args: string[]) => palisade(['policy', 'explain', ...args, '--config', own.config]);
+      const [flag, refuse, contact, warn, alert, p2p, subscribe, subscribeContact] = await Promise.all([
+        run('--from', 'alice', '--to', 'bob', '--relation', 'none', '--body', 'see https://example.com/x'),
+        run('--from', 'alice', '--to', 'bob', '--relation', 'none', '--body', 'aesgcm://up.example/f.jpg#0011'),
+        run('--from', 'alice', '--to', 'bob', '--relation', 'contact', '--body', 'see https://example.com/x'),
+        run('--action', 'client.check', '--from', 'wes', '--client', 'Gajim', '--client-version', '1.7'),
+        run('--action', 'client.check', '--from', 'al', '--client', 'Gajim', '--client-version', '1.7'),
+        run('--from', 'fay', '--to', 'bob@example.test/desk', '--action', 'stanza.iq', '--feature', 'p2p-file-transfer'),
+        run('--from', 'alice', '--to', 'pat@partner.example', '--action', 'stanza.presence', '--feature', 'presence:subscribe'),
+        run('--from', 'alice', '--to', 'pat@partner.example', '--action', 'stanza.presence', '--feature', 'presence:subscribe', '--relation', 'contact'),
+      ]);
+      for (const r of [flag, refuse, contact, warn, alert, p2p, subscribe, subscribeContact]) assert.equal(r!.code, 0, r!.stderr);
+
+      assert.match(flag!.stdout, /feature chat \(body, e2ee none; has-link\)/);
+      assert.match(flag!.stdout, /decision: ALLOW by rule 'local'/);
+      assert.match(flag!.stdout, /then: flag \(link safety 'outsiders': has-link\) → "Careful: a link from outside your contacts\." in front of every body/);
+      assert.match(
+        flag!.stdout,
+        /then: archive \(sender: compliance copy kept 3650 days, whatever the user's preferences \(archiving\[0\]\); recipient: as the user's archiving preferences say \(no archiving entry names the account\)\)/,
+      );
+      assert.match(refuse!.stdout, /feature chat \(body, e2ee none; has-link, has-file\)/);
+      assert.match(refuse!.stdout, /decision: DENY by link safety entry 'outsiders' \(after rule 'local' allowed the message\) — policy-violation: Messages with links or files/);
+      assert.doesNotMatch(contact!.stdout, /then: flag/);
+
+      assert.match(warn!.stdout, /request: client\.check from wes@example\.test \(groups: none\) client Gajim 1\.7/);
+      assert.match(warn!.stdout, /decision: ALLOW by client compliance entry 'clients:staff'\n {2}then: warn \(clients:staff: Gajim 1\.7\): the session stays; the user gets the headline "Gajim 1\.8 or newer, please\."/);
+      assert.match(alert!.stdout, /then: alert \(clients:quiet: Gajim 1\.7\): the session stays, the user is told nothing; an audit entry is written/);
+
+      assert.match(p2p!.stdout, /decision: ALLOW by rule 'filers-p2p'\n {2}then: through the proxy only: every streamhost or candidate but the SOCKS5 proxy of example\.test is removed/);
+
+      assert.match(subscribe!.stdout, /then: subscription limit: a rate of at most 5 requests an hour to non-contacts per account; .*refused only if alice@example\.test already sent 5 in the last hour/);
+      assert.doesNotMatch(subscribeContact!.stdout, /subscription limit/);
+    } finally {
+      rmSync(own.dir, { recursive: true, force: true });
+    }
+  });
+
   test('group add/add-member/members/remove-member/remove are audited; reload reaches the running server, which refuses a bad file', async () => {
     const add = await palisade(['group', 'add', 'auditors', '--description', 'internal audit', '--config', config]);
     assert.equal(add.code, 0, add.stderr);
