@@ -4,8 +4,9 @@
 //
 // Figures: messages sent and received and calls started (the usage module's
 // hourly counters), uploads and their bytes (the http-upload files table),
-// refusals (denials in the audit log), logins and the client software named
-// in the audit log's login entries. A readable table, or JSON with --json.
+// refusals (denials in the audit log), logins (the audit log's login entries)
+// and the client software in use (the sessions module's record of the clients
+// each account used lately). A readable table, or JSON with --json.
 import type { Command } from 'commander';
 import type { Kysely } from 'kysely';
 import { ConfigError } from '../config/errors.ts';
@@ -23,7 +24,12 @@ export interface UsageFigures {
   calls: { sessions: number; proposals: number };
   refusals: number;
   logins: number;
-  /** Client software named in the login entries ('unknown' for a login that names none), sorted. */
+  /**
+   * Client software in use during the period, by name in lower case ('unknown' for a
+   * session that did not say), sorted: from the sessions module's known clients. They
+   * keep only each client's first and last use, so one used before and after the period
+   * but not within it is counted too.
+   */
   clients: string[];
 }
 
@@ -47,6 +53,7 @@ export const NO_GROUP = '(no group)';
 const empty = (): UsageFigures => ({ messages: { sent: 0, received: 0 }, files: { uploads: 0, bytes: 0 }, calls: { sessions: 0, proposals: 0 }, refusals: 0, logins: 0, clients: [] });
 
 type UploadTables = { http_upload_files: { owner: string; size: number | string; status: string; created_at: number | string } };
+type KnownClientTables = { known_clients: { domain: string; localpart: string; kind: string; value: string; first_seen: number | string; last_seen: number | string } };
 
 /** The figures of every local account with any, in [since, until). */
 export async function usageByUser(storage: Storage, domain: string, since: Date, until: Date): Promise<Map<string, UsageFigures>> {
@@ -87,27 +94,24 @@ export async function usageByUser(storage: Storage, domain: string, since: Date,
     // A refusal is a policy decision (it names its rule); a mistyped password is not one.
     if (e.decision === 'deny' && e.details.rule !== undefined) of(e.actor).refusals++;
     else if (e.action === 'login' && e.decision === 'allow') {
-      const f = of(e.actor);
-      f.logins++;
-      f.clientSet.add(clientName(e.details.client));
+      of(e.actor).logins++;
     }
   }
+
+  const clients = await (storage.db as unknown as Kysely<KnownClientTables>)
+    .selectFrom('known_clients')
+    .select(['localpart', 'value'])
+    .where('domain', '=', domain)
+    .where('kind', '=', 'client')
+    .where('last_seen', '>=', since.getTime())
+    .where('first_seen', '<', until.getTime())
+    .execute();
+  for (const c of clients) of(`${c.localpart}@${domain}`).clientSet.add(c.value);
   const out = new Map<string, UsageFigures>();
   for (const [account, { clientSet, ...f }] of [...users].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     out.set(account, { ...f, clients: [...clientSet].sort() });
   }
   return out;
-}
-
-/** What a login entry says about the client: a name, "name version", or 'unknown'. */
-function clientName(c: unknown): string {
-  if (typeof c === 'string' && c !== '') return c;
-  if (c && typeof c === 'object') {
-    const { software, name, version } = c as Record<string, unknown>;
-    const n = typeof software === 'string' ? software : typeof name === 'string' ? name : undefined;
-    if (n) return typeof version === 'string' ? `${n} ${version}` : n;
-  }
-  return 'unknown';
 }
 
 function addTo(sum: UsageFigures, f: UsageFigures): void {

@@ -28,7 +28,7 @@ const DEFAULTS = {
     lockout_duration: 900,
     failure_delay_max: 8,
     negotiation_timeout: 30,
-    sasl2: false,
+    sasl2: true,
     fast: { enabled: true, token_lifetime_days: 14, max_clients_per_account: 50 },
   },
   storage: { backend: 'sqlite', sqlite_path: 'palisade.db', postgres_url: null },
@@ -54,7 +54,7 @@ const DEFAULTS = {
     ping_timeout: 60,
   },
   logging: { level: 'info' },
-  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {}, bookmarks: {}, 'avatar-sync': {}, muc: {}, 'http-upload': {}, usage: {} },
+  modules: { disco: {}, ping: {}, version: {}, roster: {}, presence: {}, message: {}, offline: {}, vcard: {}, private: {}, blocking: {}, 'last-activity': {}, mam: {}, carbons: {}, smacks: {}, csi: {}, pep: {}, bookmarks: {}, 'avatar-sync': {}, muc: {}, 'http-upload': {}, sessions: {}, usage: {} },
   policy: {
     file: null,
     reload_poll_ms: 1000,

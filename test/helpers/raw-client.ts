@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type TLSSocket, type SecureVersion } from 'node:tls';
 import { XmlStreamParser } from '../../src/net/xml-stream.ts';
-import { Element } from '../../src/xmpp/element.ts';
+import { Element, escapeAttr } from '../../src/xmpp/element.ts';
 import { NS } from '../../src/xmpp/ns.ts';
 import { ScramClient } from '../../src/auth/scram-client.ts';
 import type { ScramHash } from '../../src/auth/credentials.ts';
@@ -71,6 +71,12 @@ export class RawClient {
   /** Set when what the server sent was not a valid stream (should never happen). */
   parseError: string | undefined;
   jid: string | undefined;
+  /**
+   * Answer the server's software version query (XEP-0092) as real clients do, and
+   * keep it out of the inbox: the sessions module asks every new session. Tests
+   * about that query turn this off.
+   */
+  answerVersion = true;
   private parser!: XmlStreamParser;
   private waiters: Waiter[] = [];
   private headerWaiters: (() => void)[] = [];
@@ -327,6 +333,10 @@ export class RawClient {
 
   private deliver(el: Element): void {
     this.received.push(el);
+    if (this.answerVersion && isServerVersionQuery(el, this.domain)) {
+      this.send(`<iq type='result' id='${escapeAttr(el.attrs.id ?? '')}' to='${this.domain}'><query xmlns='${NS.version}'><name>palisade-raw-test-client</name><version>1</version></query></iq>`);
+      return;
+    }
     const w = this.waiters.find((w) => w.predicate(el));
     if (!w) {
       this.inbox.push(el);
@@ -336,6 +346,10 @@ export class RawClient {
     clearTimeout(w.timer);
     w.resolve(el);
   }
+}
+
+function isServerVersionQuery(el: Element, domain: string): boolean {
+  return el.name === 'iq' && el.attrs.type === 'get' && el.attrs.from === domain && el.getChild('query', NS.version) !== undefined;
 }
 
 export function streamErrorInfo(el: Element): StreamErrorInfo {

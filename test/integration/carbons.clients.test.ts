@@ -38,6 +38,8 @@ after(async () => {
   await ts?.stop();
 });
 
+// xmpp.js logs in with SASL2 and Bind 2 (on by default): the resource it asks for becomes the
+// tag of a server-chosen `tag/id`, so the tests address each client by its bound JID (c.jid).
 async function login(user: User, resource: string): Promise<ConnectedClient> {
   const c = await connect({
     service: `xmpp://127.0.0.1:${ts.starttlsPort}`,
@@ -120,15 +122,15 @@ describe('carbons with @xmpp/client (xmpp.js 0.14)', () => {
   test('to the bare JID: the laptop and desk get the message, the phone (priority -1) a received carbon', async () => {
     await b.xmpp.send(chat(alice.jid, 'bare-1', 'Good morning!'));
     const carbon = await phone.nextMessage((x) => carbonOf(x)?.inner.attrs.id === 'bare-1');
-    assert.deepEqual([carbon.attrs.from, carbon.attrs.to, carbon.attrs.type], [alice.jid, `${alice.jid}/phone`, 'chat']);
+    assert.deepEqual([carbon.attrs.from, carbon.attrs.to, carbon.attrs.type], [alice.jid, phone.jid, 'chat']);
     const { kind, inner } = carbonOf(carbon)!;
     assert.equal(kind, 'received');
-    assert.deepEqual([inner.attrs.from, inner.attrs.to, inner.attrs.type], [`${bob.jid}/pc`, alice.jid, 'chat']);
+    assert.deepEqual([inner.attrs.from, inner.attrs.to, inner.attrs.type], [b.jid, alice.jid, 'chat']);
     assert.equal(inner.getChildText('body'), 'Good morning!');
 
     await laptop.nextMessage((x) => x.attrs.id === 'bare-1');
     await desk.nextMessage((x) => x.attrs.id === 'bare-1');
-    await fence(b, `${alice.jid}/phone`, phone);
+    await fence(b, phone.jid, phone);
     await fence(b, alice.jid, laptop);
     assert.equal(originalsOf(phone, 'bare-1').length, 0, 'the phone is not a recipient of the original');
     assert.equal(carbonsOf(phone, 'bare-1').length, 1, 'exactly one carbon');
@@ -136,14 +138,14 @@ describe('carbons with @xmpp/client (xmpp.js 0.14)', () => {
   });
 
   test('to the laptop (full JID): the phone gets a received carbon, the desk (carbons off) nothing', async () => {
-    await b.xmpp.send(chat(`${alice.jid}/laptop`, 'full-1', 'Just for the laptop'));
+    await b.xmpp.send(chat(laptop.jid, 'full-1', 'Just for the laptop'));
     const carbon = await phone.nextMessage((x) => carbonOf(x)?.inner.attrs.id === 'full-1');
     const { kind, inner } = carbonOf(carbon)!;
     assert.equal(kind, 'received');
-    assert.deepEqual([carbon.attrs.from, inner.attrs.from, inner.attrs.to], [alice.jid, `${bob.jid}/pc`, `${alice.jid}/laptop`]);
+    assert.deepEqual([carbon.attrs.from, inner.attrs.from, inner.attrs.to], [alice.jid, b.jid, laptop.jid]);
     assert.equal((await laptop.nextMessage((x) => x.attrs.id === 'full-1')).getChildText('body'), 'Just for the laptop');
-    await fence(b, `${alice.jid}/desk`, desk);
-    await fence(b, `${alice.jid}/laptop`, laptop);
+    await fence(b, desk.jid, desk);
+    await fence(b, laptop.jid, laptop);
     assert.equal(desk.messages.filter((x) => x.attrs.id === 'full-1' || carbonOf(x)).length, 0, 'the desk never enabled carbons');
     assert.equal(carbonsOf(laptop, 'full-1').length, 0);
   });
@@ -151,14 +153,14 @@ describe('carbons with @xmpp/client (xmpp.js 0.14)', () => {
   test('the laptop writes to Bob: the phone gets a sent carbon with the original inside', async () => {
     await laptop.xmpp.send(chat(bob.jid, 'out-1', 'See you at noon'));
     const carbon = await phone.nextMessage((x) => carbonOf(x)?.inner.attrs.id === 'out-1');
-    assert.deepEqual([carbon.attrs.from, carbon.attrs.to, carbon.attrs.type], [alice.jid, `${alice.jid}/phone`, 'chat']);
+    assert.deepEqual([carbon.attrs.from, carbon.attrs.to, carbon.attrs.type], [alice.jid, phone.jid, 'chat']);
     const { kind, inner } = carbonOf(carbon)!;
     assert.equal(kind, 'sent');
-    assert.deepEqual([inner.attrs.from, inner.attrs.to, inner.attrs.type], [`${alice.jid}/laptop`, bob.jid, 'chat']);
+    assert.deepEqual([inner.attrs.from, inner.attrs.to, inner.attrs.type], [laptop.jid, bob.jid, 'chat']);
     assert.equal(inner.getChildText('body'), 'See you at noon');
-    assert.equal((await b.nextMessage((x) => x.attrs.id === 'out-1')).attrs.from, `${alice.jid}/laptop`);
-    await fence(laptop, `${alice.jid}/laptop`, laptop);
-    await fence(laptop, `${alice.jid}/desk`, desk);
+    assert.equal((await b.nextMessage((x) => x.attrs.id === 'out-1')).attrs.from, laptop.jid);
+    await fence(laptop, laptop.jid, laptop);
+    await fence(laptop, desk.jid, desk);
     assert.equal(carbonsOf(laptop, 'out-1').length, 0, 'the sender gets no copy of its own message');
     assert.equal(carbonsOf(desk, 'out-1').length, 0);
   });
@@ -168,11 +170,11 @@ describe('carbons with @xmpp/client (xmpp.js 0.14)', () => {
     await laptop.xmpp.send(chat(bob.jid, 'private-out', 'Off the record', mark()));
     const got = await b.nextMessage((x) => x.attrs.id === 'private-out');
     assert.equal(got.getChild('private', CARBONS), undefined, 'the receiving server removes <private/> (XEP-0280 §9)');
-    await b.xmpp.send(chat(`${alice.jid}/laptop`, 'private-in', 'Also off the record', mark()));
+    await b.xmpp.send(chat(laptop.jid, 'private-in', 'Also off the record', mark()));
     await laptop.nextMessage((x) => x.attrs.id === 'private-in');
     // A copied message after each, so the phone has something that must arrive.
     await laptop.xmpp.send(chat(bob.jid, 'after-private-out', 'on the record'));
-    await b.xmpp.send(chat(`${alice.jid}/laptop`, 'after-private-in', 'on the record'));
+    await b.xmpp.send(chat(laptop.jid, 'after-private-in', 'on the record'));
     await phone.nextMessage((x) => carbonOf(x)?.inner.attrs.id === 'after-private-out');
     await phone.nextMessage((x) => carbonOf(x)?.inner.attrs.id === 'after-private-in');
     assert.equal(carbonsOf(phone, 'private-out').length + carbonsOf(phone, 'private-in').length, 0);
@@ -182,7 +184,7 @@ describe('carbons with @xmpp/client (xmpp.js 0.14)', () => {
     await b.xmpp.send(chat(`${alice.jid}/tablet`, 'gone-1', 'Anyone?'));
     await laptop.nextMessage((x) => x.attrs.id === 'gone-1');
     await phone.nextMessage((x) => carbonOf(x)?.inner.attrs.id === 'gone-1');
-    await fence(b, `${alice.jid}/phone`, phone);
+    await fence(b, phone.jid, phone);
     assert.equal(carbonsOf(phone, 'gone-1').length, 1);
   });
 
@@ -193,10 +195,10 @@ describe('carbons with @xmpp/client (xmpp.js 0.14)', () => {
     const carbon = await phone.nextMessage((x) => carbonOf(x)?.inner.attrs.id === 'self-1');
     assert.equal(carbonOf(carbon)!.kind, 'sent');
     // Laptop to phone: the phone has the original, so no copy anywhere.
-    await laptop.xmpp.send(chat(`${alice.jid}/phone`, 'self-2', 'Sync test'));
+    await laptop.xmpp.send(chat(phone.jid, 'self-2', 'Sync test'));
     await phone.nextMessage((x) => x.attrs.id === 'self-2');
-    await fence(laptop, `${alice.jid}/phone`, phone);
-    await fence(laptop, `${alice.jid}/laptop`, laptop);
+    await fence(laptop, phone.jid, phone);
+    await fence(laptop, laptop.jid, laptop);
     assert.equal(carbonsOf(phone, 'self-1').length, 1);
     assert.equal(carbonsOf(phone, 'self-2').length + carbonsOf(laptop, 'self-1').length + carbonsOf(laptop, 'self-2').length, 0);
   });
@@ -222,7 +224,7 @@ describe('carbons with @xmpp/client (xmpp.js 0.14)', () => {
       );
     for (const [kind, to, id] of [
       ['received', alice.jid, 'forged-1'],
-      ['sent', `${alice.jid}/laptop`, 'forged-2'],
+      ['sent', laptop.jid, 'forged-2'],
     ] as const) {
       await m.xmpp.send(forged(kind, to, id));
       const error = await m.nextMessage((x) => x.attrs.id === id && x.attrs.type === 'error');
@@ -232,7 +234,7 @@ describe('carbons with @xmpp/client (xmpp.js 0.14)', () => {
       assert.equal(e.getChildText('text', STANZAS), 'Only the server sends message carbons.');
     }
     await fence(m, alice.jid, laptop);
-    await fence(m, `${alice.jid}/phone`, phone);
+    await fence(m, phone.jid, phone);
     await fence(m, alice.jid, desk);
     for (const c of [laptop, phone, desk]) {
       assert.equal(c.messages.filter((x) => x.toString().includes('Wire the money')).length, 0, `${c.jid} received the forgery`);
@@ -241,15 +243,15 @@ describe('carbons with @xmpp/client (xmpp.js 0.14)', () => {
 
   test('another account cannot switch her carbons off; her own disable stops the copies', async () => {
     await assert.rejects(iqSet(m, 'disable', alice.jid), (err: Error & { condition?: string }) => err.condition === 'service-unavailable');
-    await b.xmpp.send(chat(`${alice.jid}/laptop`, 'still-on', 'still copied?'));
+    await b.xmpp.send(chat(laptop.jid, 'still-on', 'still copied?'));
     await phone.nextMessage((x) => carbonOf(x)?.inner.attrs.id === 'still-on');
 
     assert.equal((await iqSet(phone, 'disable')).attrs.type, 'result');
-    await b.xmpp.send(chat(`${alice.jid}/laptop`, 'off-1', 'not copied'));
+    await b.xmpp.send(chat(laptop.jid, 'off-1', 'not copied'));
     await laptop.xmpp.send(chat(bob.jid, 'off-2', 'not copied either'));
     await laptop.nextMessage((x) => x.attrs.id === 'off-1');
-    await fence(b, `${alice.jid}/phone`, phone);
-    await fence(laptop, `${alice.jid}/phone`, phone);
+    await fence(b, phone.jid, phone);
+    await fence(laptop, phone.jid, phone);
     assert.equal(carbonsOf(phone, 'off-1').length + carbonsOf(phone, 'off-2').length, 0);
   });
 });
@@ -283,7 +285,7 @@ describe('carbons with slixmpp (xep_0280 plugin)', () => {
     assert.equal(ready.attrs.from, `${sam.jid}/slix`);
     const mine = await sibling.nextMessage((x) => carbonOf(x)?.inner.getChildText('body') === 'slix ready');
     assert.equal(carbonOf(mine)!.kind, 'sent');
-    await p.xmpp.send(chat(`${sam.jid}/js`, 'to-sibling', 'Hello sibling'));
+    await p.xmpp.send(chat(sibling.jid, 'to-sibling', 'Hello sibling'));
     await sibling.xmpp.send(chat(pat.jid, 'from-sibling', 'Hello Pat'));
 
     const r = await slix;
@@ -297,7 +299,7 @@ describe('carbons with slixmpp (xep_0280 plugin)', () => {
     const why = `${JSON.stringify(result)}\n${describeRun(r)}`;
     assert.equal(result.ok, true, why);
     assert.ok(result.features.includes(CARBONS), why);
-    assert.deepEqual(result.received, { wrapper_from: sam.jid, from: `${pat.jid}/pc`, to: `${sam.jid}/js`, body: 'Hello sibling' }, why);
-    assert.deepEqual(result.sent, { wrapper_from: sam.jid, from: `${sam.jid}/js`, to: pat.jid, body: 'Hello Pat' }, why);
+    assert.deepEqual(result.received, { wrapper_from: sam.jid, from: p.jid, to: sibling.jid, body: 'Hello sibling' }, why);
+    assert.deepEqual(result.sent, { wrapper_from: sam.jid, from: sibling.jid, to: pat.jid, body: 'Hello Pat' }, why);
   });
 });

@@ -97,6 +97,8 @@ describe('offline messages across a restart, through client libraries', () => {
   let bobJs: { jid: string; local: string; password: string };
   let bobSlix: { jid: string; local: string; password: string };
   let sentAt: number;
+  /** alice's full JID as bound (Bind 2 makes it `desk/<id>`), the `from` of what she sent. */
+  let aliceFull: string;
 
   before(async () => {
     await assertSlixmppInstalled();
@@ -108,6 +110,7 @@ describe('offline messages across a restart, through client libraries', () => {
     bobSlix = await ts.addUser('bobslix');
 
     const a = await connect({ service: `xmpp://127.0.0.1:${ts.starttlsPort}`, domain: ts.domain, username: alice.local, password: alice.password, resource: 'desk' });
+    aliceFull = a.jid;
     sentAt = Date.now();
     for (const [to, n] of [
       [bobJs.jid, 3],
@@ -152,7 +155,7 @@ describe('offline messages across a restart, through client libraries', () => {
       [1, 2, 3].map((i) => `${bobJs.jid}-${i}`),
     );
     for (const [i, m] of got.entries()) {
-      assert.equal(m.attrs.from, `${alice.jid}/desk`);
+      assert.equal(m.attrs.from, aliceFull);
       assert.equal(m.getChildText('body'), `offline ${i + 1} — ✓`);
       const delay = m.getChild('delay', 'urn:xmpp:delay');
       assert.ok(delay, m.toString());
@@ -186,7 +189,7 @@ describe('offline messages across a restart, through client libraries', () => {
     assert.equal(result.ok, true, why);
     assert.deepEqual(
       result.messages.map((m) => [m.id, m.from, m.type, m.body, m.delay_from]),
-      [1, 2, 3].map((i) => [`${bobSlix.jid}-${i}`, `${alice.jid}/desk`, 'chat', `offline ${i} — ✓`, ts.domain]),
+      [1, 2, 3].map((i) => [`${bobSlix.jid}-${i}`, aliceFull, 'chat', `offline ${i} — ✓`, ts.domain]),
       why,
     );
     for (const m of result.messages) {

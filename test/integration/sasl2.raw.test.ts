@@ -64,8 +64,9 @@ describe('SASL2 stream features', () => {
     assert.deepEqual(advertisedIn(features).channelBindings, ['tls-exporter', 'tls-server-end-point']);
   });
 
-  test('off by default: no <authentication/>, and an <authenticate/> is not understood', async () => {
-    const plain = await startTestServer();
+  test('with auth.sasl2: false: no <authentication/>, and an <authenticate/> is not understood', async () => {
+    // The switch for deployments that need client-chosen resources (SASL2 is on by default).
+    const plain = await startTestServer({ auth: { sasl2: false } });
     try {
       const { c, features } = await secured(plain);
       assert.equal(features.getChild('authentication', NS_SASL2), undefined);

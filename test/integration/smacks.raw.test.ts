@@ -550,6 +550,7 @@ describe('stream management: resume_timeout 0 and unanswered pings', () => {
       const u = await ts.addUser('silent');
       const where = { port: ts.starttlsPort, dataDir: ts.dataDir };
       const c = await login({ ...where, username: u.local, password: u.password, resource: 'phone' });
+      c.answerVersion = false; // it answers nothing, not even the sessions module's version query
       const enabled = await enable(c);
       const ping = await c.next((e) => e.name === 'iq' && e.attrs.from === ts.domain && e.getChild('ping', NS.ping) !== undefined, 12_000);
       await c.expectStreamError('connection-timeout', 3000);

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULT_MODULES } from '../../src/config/schema/modules.ts';
 import type { UsageReport } from '../../src/cli/report.ts';
+import type { Kysely } from 'kysely';
 import { startClamd, type TestClamd } from '../helpers/clamd.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 import { login, stanzaError, type RawClient } from '../helpers/raw-client.ts';
@@ -39,6 +40,19 @@ rules:
     subject: { local: true }
     decision: allow
 `;
+
+/** The name test/helpers/raw-client.ts answers the version query with, as known clients keep it (lower case). */
+const RAW = 'palisade-raw-test-client';
+
+/** Waits until the sessions module has recorded `n` clients (it does after each session's version answer). */
+async function knownClients(ts: TestServer, n: number): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    const rows = await (ts.server.storage.db as Kysely<any>).selectFrom('known_clients').select('value').where('kind', '=', 'client').execute();
+    if (rows.length >= n) return;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.fail(`the sessions module did not record ${n} clients`);
+}
 
 function palisade(args: string[]) {
   const r = spawnSync(process.execPath, [BIN, ...args], { cwd: ROOT, input: '', encoding: 'utf8', env: { ...process.env, PALISADE_CONFIG: '' }, timeout: 60_000 });
@@ -72,15 +86,20 @@ describe('usage report after real traffic (palisade report usage as a child proc
 
     const users = new Map<string, string>();
     for (const n of ['alice', 'bob', 'carol', 'dave']) users.set(n, (await ts.addUser(n)).password);
-    const connect = async (n: string): Promise<RawClient> => {
+    const connect = async (n: string, answerVersion = true): Promise<RawClient> => {
       const c = await login({ port: ts.starttlsPort, dataDir: ts.dataDir, username: n, password: users.get(n)!, resource: 'desk' });
+      c.answerVersion = answerVersion;
       c.send('<presence/>');
       await c.next((e) => e.name === 'presence' && e.attrs.from === c.jid);
       return c;
     };
     const alice = await connect('alice');
     const bob = await connect('bob');
-    const carol = await connect('carol');
+    const carol = await connect('carol', false);
+    // The sessions module asked each client for its software (XEP-0092): the raw client names itself, carol's refuses.
+    const q = await carol.next((e) => e.name === 'iq' && e.getChild('query', 'jabber:iq:version') !== undefined, 5000);
+    carol.send(`<iq type='error' id='${q.attrs.id}' to='localhost'><error type='cancel'><service-unavailable xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>`);
+    await knownClients(ts, 3);
     await assert.rejects(login({ port: ts.starttlsPort, dataDir: ts.dataDir, username: 'bob', password: 'not-the-password' }));
 
     const chat = (from: RawClient, to: string, id: string, inner: string) => from.send(`<message type='chat' to='${to}' id='${id}'>${inner}</message>`);
@@ -162,18 +181,18 @@ describe('usage report after real traffic (palisade report usage as a child proc
     assert.equal(r.by, 'user');
     assert.equal(r.since, since.toISOString());
     assert.deepEqual(r.rows, [
-      { name: 'alice@localhost', ...figures(3, 2, 1, UPLOAD_BYTES, 1, 1, 1, 1, ['unknown']) },
-      { name: 'bob@localhost', ...figures(2, 3, 0, 0, 0, 0, 0, 1, ['unknown']) },
+      { name: 'alice@localhost', ...figures(3, 2, 1, UPLOAD_BYTES, 1, 1, 1, 1, [RAW]) },
+      { name: 'bob@localhost', ...figures(2, 3, 0, 0, 0, 0, 0, 1, [RAW]) },
       { name: 'carol@localhost', ...figures(1, 0, 0, 0, 0, 0, 0, 1, ['unknown']) },
       { name: 'dave@localhost', ...figures(0, 1, 0, 0, 0, 0, 0, 0, []) },
     ]);
-    assert.deepEqual(r.total, { users: 4, ...figures(6, 6, 1, UPLOAD_BYTES, 1, 1, 1, 3, ['unknown']) });
+    assert.deepEqual(r.total, { users: 4, ...figures(6, 6, 1, UPLOAD_BYTES, 1, 1, 1, 3, [RAW, 'unknown']) });
   });
 
   test('--by group --json: staff and the accounts in no group', () => {
     const r = JSON.parse(run('group', true)) as UsageReport;
     assert.deepEqual(r.rows, [
-      { name: 'staff', users: 2, ...figures(5, 5, 1, UPLOAD_BYTES, 1, 1, 1, 2, ['unknown']) },
+      { name: 'staff', users: 2, ...figures(5, 5, 1, UPLOAD_BYTES, 1, 1, 1, 2, [RAW]) },
       { name: '(no group)', users: 2, ...figures(1, 1, 0, 0, 0, 0, 0, 1, ['unknown']) },
     ]);
   });
@@ -184,7 +203,7 @@ describe('usage report after real traffic (palisade report usage as a child proc
     assert.match(lines[3]!, /^account\s+sent\s+received\s+uploads\s+upload bytes\s+calls\s+call proposals\s+refusals\s+logins\s+clients$/);
     assert.ok(lines.some((l) => /^alice@localhost\s+3\s+2\s+1\s+1000\s+1\s+1\s+1\s+1\s+1$/.test(l)), lines.join('\n'));
     assert.ok(lines.some((l) => /^dave@localhost\s+0\s+1\s+0\s+0\s+0\s+0\s+0\s+0\s+0$/.test(l)));
-    assert.ok(lines.some((l) => /^total\s+6\s+6\s+1\s+1000\s+1\s+1\s+1\s+3\s+1$/.test(l)));
+    assert.ok(lines.some((l) => /^total\s+6\s+6\s+1\s+1000\s+1\s+1\s+1\s+3\s+2$/.test(l)));
   });
 
   test('a period before the traffic has none; bad options are refused with a message', () => {

@@ -22,8 +22,8 @@ export const auth = z
     failure_delay_max: z.number().min(0).max(60).default(8).describe('longest delay, in seconds, before answering a failed login (it doubles with each failure per account and per address), 0..60'),
     sasl2: z
       .boolean()
-      .default(false)
-      .describe('offer SASL2 (XEP-0388) with Bind 2 (XEP-0386) next to SASL; needed for FAST. Off by default: clients that speak it then get a server-chosen resource (tag/id) instead of the one they ask for'),
+      .default(true)
+      .describe('offer SASL2 (XEP-0388) with Bind 2 (XEP-0386) next to SASL; needed for FAST. Clients that speak it get a server-chosen resource (tag/id) instead of the one they ask for'),
     fast: z
       .strictObject({
         enabled: z.boolean().default(true).describe('offer FAST token logins (XEP-0484) when sasl2 is on'),

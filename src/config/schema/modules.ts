@@ -22,6 +22,7 @@ export const DEFAULT_MODULES: Readonly<Record<string, string>> = {
   'avatar-sync': 'avatars: PEP (XEP-0084) and vCard photos kept in step (XEP-0398)',
   muc: 'group chat rooms on conference.<domain> (XEP-0045)',
   'http-upload': 'file upload on upload.<domain>, virus-scanned by clamd, encrypted at rest (XEP-0363)',
+  sessions: 'session inventory, new-device notices, client compliance, `palisade sessions`',
   usage: 'usage counters for palisade report usage: messages and calls per account and hour, counts only',
 };
 

@@ -1,6 +1,6 @@
 // @xmpp/client (xmpp.js 0.14) for the client-library integration tests: connects
-// a user, records the SASL mechanism it chose (from the <auth/> it sent) and
-// collects the messages it receives.
+// a user, records the SASL mechanism it chose (from the SASL <auth/> or SASL2
+// <authenticate/> it sent) and collects the messages it receives.
 //
 // Certificate trust: xmpp.js passes no TLS options through (STARTTLS upgrades with
 // only { host: domain }, direct TLS with { host, port }), so the only supported
@@ -29,7 +29,7 @@ export interface ConnectedClient {
   xmpp: XmppClient;
   /** The full JID bound by the server. */
   jid: string;
-  /** The mechanism attribute of the <auth/> xmpp.js sent. */
+  /** The mechanism attribute of the SASL <auth/> or SASL2 <authenticate/> xmpp.js sent last. */
   mechanism: string | undefined;
   /** Whether the stream ended up on a TLS socket. */
   secure: boolean;
@@ -57,7 +57,9 @@ export function makeClient(o: ConnectOptions): { xmpp: XmppClient; mechanisms: s
   avoidOpenRace(xmpp);
   const mechanisms: string[] = [];
   xmpp.on('send', (el: XmlElement) => {
-    if (el.name === 'auth' && el.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-sasl' && el.attrs.mechanism) mechanisms.push(el.attrs.mechanism);
+    const sasl = el.name === 'auth' && el.attrs.xmlns === 'urn:ietf:params:xml:ns:xmpp-sasl';
+    const sasl2 = el.name === 'authenticate' && el.attrs.xmlns === 'urn:xmpp:sasl:2';
+    if ((sasl || sasl2) && el.attrs.mechanism) mechanisms.push(el.attrs.mechanism);
   });
   // Errors are reported through start()'s rejection; an unhandled 'error' event would crash the test process.
   xmpp.on('error', () => undefined);
