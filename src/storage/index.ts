@@ -1,12 +1,13 @@
 // Opening storage: pick the dialect, refuse a database newer than this code,
 // apply pending migrations, and hand out the stores.
 import { resolve } from 'node:path';
-import { Migrator, type Kysely } from 'kysely';
+import { Migrator, type Compilable, type Kysely } from 'kysely';
 import { KyselyAccountStore } from './accounts.ts';
 import { KyselyAuditStore } from './audit.ts';
 import { MIGRATION_NAMES, migrationProvider } from './migrations/index.ts';
 import { createPostgresDb } from './postgres.ts';
-import { createSqliteDb } from './sqlite.ts';
+import { SQLITE_BUSY_TIMEOUT_MS, createSqliteDb } from './sqlite.ts';
+import { SqliteWriterThread } from './sqlite-writer.ts';
 import {
   SchemaTooNewError,
   type Backend,
@@ -33,7 +34,7 @@ export async function openStorage(cfg: StorageConfig, opts: OpenOptions = {}): P
     await db.destroy();
     throw err;
   }
-  return new KyselyStorage(cfg.backend, db);
+  return new KyselyStorage(cfg.backend, db, cfg.backend === 'sqlite' && cfg.path !== ':memory:' ? cfg.path : undefined);
 }
 
 /**
@@ -61,11 +62,16 @@ class KyselyStorage implements Storage {
   readonly accounts: KyselyAccountStore;
   readonly audit: KyselyAuditStore;
   #closing: Promise<void> | undefined;
+  /** The SQLite file, when writes can go to a writer thread (not for ':memory:', which a thread cannot share). */
+  readonly #sqlitePath: string | undefined;
+  #writer: SqliteWriterThread | undefined;
 
   constructor(
     readonly backend: Backend,
     readonly db: Kysely<Database>,
+    sqlitePath?: string,
   ) {
+    this.#sqlitePath = sqlitePath;
     this.accounts = new KyselyAccountStore(db);
     this.audit = new KyselyAuditStore(db);
   }
@@ -87,8 +93,22 @@ class KyselyStorage implements Storage {
       .execute();
   }
 
+  async runWrite(query: Compilable): Promise<void> {
+    const compiled = query.compile();
+    if (this.#sqlitePath === undefined || this.#closing) {
+      await this.db.executeQuery(compiled);
+      return;
+    }
+    // Started on first use: most command-line runs never write the message path.
+    this.#writer ??= new SqliteWriterThread(this.#sqlitePath, SQLITE_BUSY_TIMEOUT_MS);
+    await this.#writer.run(compiled.sql, compiled.parameters);
+  }
+
   close(): Promise<void> {
-    this.#closing ??= this.db.destroy();
+    this.#closing ??= (async () => {
+      await this.#writer?.close();
+      await this.db.destroy();
+    })();
     return this.#closing;
   }
 }

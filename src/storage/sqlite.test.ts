@@ -82,3 +82,27 @@ test('prepared statements are reused per SQL text and the least recently used is
     cache.close();
   }
 });
+
+test('runWrite on a file: the writer thread commits what the server reads, reports a refused row, and close() waits for writes in flight', async () => {
+  const cfg = { backend: 'sqlite', path: newFile() } as const;
+  const s = await openStorage(cfg);
+  const insert = (local: string, disabled = 0) => s.db.insertInto('accounts').values({ domain: 'd', localpart: local, created_at: 0, disabled, is_admin: 0 } as never);
+  await s.runWrite(insert('first'));
+  assert.equal((await s.accounts.get('d', 'first'))?.localpart, 'first', 'visible to the main connection once runWrite resolves');
+  await assert.rejects(s.runWrite(insert('first')), (err: Error & { code?: string }) => {
+    assert.equal(err.code, 'SQLITE_CONSTRAINT_PRIMARYKEY');
+    return true;
+  });
+  await assert.rejects(s.runWrite(insert('bad', 2)), /CHECK constraint failed/);
+  // Sent and not awaited: close() still commits them before the file is released.
+  const inFlight = Array.from({ length: 50 }, (_, i) => s.runWrite(insert(`u${i}`)));
+  await s.close();
+  await Promise.all(inFlight);
+  const again = await openStorage(cfg);
+  try {
+    const n = await again.db.selectFrom('accounts').select((eb) => eb.fn.countAll<number>().as('n')).executeTakeFirstOrThrow();
+    assert.equal(Number(n.n), 51);
+  } finally {
+    await again.close();
+  }
+});

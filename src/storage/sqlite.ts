@@ -26,13 +26,13 @@ import {
 import type { Database } from './types.ts';
 
 /** How long a writer waits for another process's write lock before failing. */
-const BUSY_TIMEOUT_MS = 5000;
+export const SQLITE_BUSY_TIMEOUT_MS = 5000;
 /** Distinct SQL texts kept prepared; the stores issue a few dozen, lists of varying length a few more. */
 const STATEMENT_CACHE_SIZE = 256;
 
 export function createSqliteDb(path: string): Kysely<Database> {
   if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-  const sqlite = new SqliteDatabase(path, { timeout: BUSY_TIMEOUT_MS });
+  const sqlite = new SqliteDatabase(path, { timeout: SQLITE_BUSY_TIMEOUT_MS });
   try {
     if (path !== ':memory:') {
       const mode = sqlite.pragma('journal_mode = WAL', { simple: true });

@@ -1,6 +1,6 @@
 // The storage interfaces every backend implements, and the table types that the
 // dialect-neutral stores and migrations share.
-import type { ColumnType, Kysely } from 'kysely';
+import type { ColumnType, Compilable, Kysely } from 'kysely';
 
 export type Backend = 'sqlite' | 'postgres';
 
@@ -93,6 +93,12 @@ export interface Storage {
   schemaVersion(): Promise<number>;
   getMeta(key: string): Promise<string | undefined>;
   setMeta(key: string, value: string): Promise<void>;
+  /**
+   * Runs one write statement where it holds the event loop least: on an SQLite
+   * file in a writer thread (sqlite-writer.ts), elsewhere as any query. For
+   * the message path's batched inserts; the statement commits on its own.
+   */
+  runWrite(query: Compilable): Promise<void>;
   /** Releases the file or the pool; safe to call twice. */
   close(): Promise<void>;
 }

@@ -8,7 +8,7 @@
 import type { ColumnType, Generated, Kysely } from 'kysely';
 import { readInt } from '../../storage/values.ts';
 import { notHeld } from './holds.ts';
-import type { Direction, Owner } from './store.ts';
+import type { Direction, Owner, RunWrite } from './store.ts';
 
 type Int64 = ColumnType<number | string, number, number>;
 
@@ -52,16 +52,18 @@ export interface ComplianceRange {
 
 export class ComplianceStore {
   readonly #db: Kysely<ComplianceTables>;
+  readonly #runWrite: RunWrite;
 
-  constructor(db: Kysely<ComplianceTables>) {
+  /** `runWrite` runs the inserts (Storage.runWrite: off the event loop on SQLite); by default on `db`. */
+  constructor(db: Kysely<ComplianceTables>, runWrite?: RunWrite) {
     this.#db = db;
+    this.#runWrite = runWrite ?? ((q) => db.executeQuery(q.compile()).then(() => undefined));
   }
 
   async add(rows: readonly NewComplianceCopy[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.#db
-      .insertInto('compliance_messages')
-      .values(
+    await this.#runWrite(
+      this.#db.insertInto('compliance_messages').values(
         rows.map((r) => ({
           domain: r.owner.domain,
           localpart: r.owner.localpart,
@@ -74,8 +76,8 @@ export class ComplianceStore {
           expires_at: r.expiresAt.getTime(),
           xml: r.xml,
         })),
-      )
-      .execute();
+      ),
+    );
   }
 
   /** Up to `limit` copies of the owner's, in archive order after row `afterId`, stored within the range (inclusive). */

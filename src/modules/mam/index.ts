@@ -28,7 +28,7 @@ import { finElement, metadataElement, pageResults } from './results.ts';
 import { ComplianceStore, type ComplianceTables, type NewComplianceCopy } from './compliance.ts';
 import { runRetention } from './retention.ts';
 import type { MamService } from './service.ts';
-import { ArchiveStore, UnknownArchiveIdError, type MamTables, type NewArchived } from './store.ts';
+import { ArchiveStore, UnknownArchiveIdError, type MamTables, type NewArchived, type RunWrite } from './store.ts';
 import { ArchiveWriter } from './writer.ts';
 
 export const FEATURE_EXTENDED = `${NS.mam}#extended`;
@@ -59,12 +59,13 @@ export default defineModule({
   }),
   accountFeatures: [NS.mam, FEATURE_EXTENDED, NS.stanzaId],
   setup(ctx) {
-    const store = new ArchiveStore(ctx.storage.db as unknown as Kysely<MamTables>);
+    const runWrite: RunWrite = (q) => ctx.storage.runWrite(q);
+    const store = new ArchiveStore(ctx.storage.db as unknown as Kysely<MamTables>, 'mam_messages', runWrite);
     const writer = new ArchiveWriter((rows) => store.add(rows), MAX_ROWS_PER_COMMIT);
     const roster = ctx.use<RosterService>('roster');
     const limits = { defaultMax: Math.min(DEFAULT_PAGE_SIZE, ctx.options.max_page_size), maxMax: ctx.options.max_page_size };
-    const roomStore = new ArchiveStore(ctx.storage.db as unknown as Kysely<MamTables>, 'muc_mam_messages');
-    const compliance = new ComplianceStore(ctx.storage.db as unknown as Kysely<ComplianceTables>);
+    const roomStore = new ArchiveStore(ctx.storage.db as unknown as Kysely<MamTables>, 'muc_mam_messages', runWrite);
+    const compliance = new ComplianceStore(ctx.storage.db as unknown as Kysely<ComplianceTables>, runWrite);
     const complianceWriter = new ArchiveWriter<NewComplianceCopy>((rows) => compliance.add(rows), MAX_ROWS_PER_COMMIT);
     ctx.provide<MamService>('mam', { rooms: { store: roomStore, writer: new ArchiveWriter((rows) => roomStore.add(rows), MAX_ROWS_PER_COMMIT) }, limits });
     // A message to a resource that went away comes round again, the same object, as one to the bare JID.

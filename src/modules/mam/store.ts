@@ -2,7 +2,7 @@
 // and 0014-muc-mam for rooms), dialect-neutral Kysely. Archive order is the row
 // id; clients only ever see the random stanza ids, which are resolved to row
 // ids per query.
-import type { ColumnType, Generated, Kysely, SelectQueryBuilder } from 'kysely';
+import type { ColumnType, Compilable, Generated, Kysely, SelectQueryBuilder } from 'kysely';
 import { readInt } from '../../storage/values.ts';
 import { notHeld } from './holds.ts';
 import type { Preferences } from './prefs.ts';
@@ -39,6 +39,9 @@ export interface MamTables {
 
 /** The tables of messages: accounts' archives and rooms' archives. */
 export type MessageTable = 'mam_messages' | 'muc_mam_messages';
+
+/** Runs one write statement (Storage.runWrite). */
+export type RunWrite = (query: Compilable) => Promise<void>;
 
 /** Whose archive: an account (or a room), by its prepared parts. */
 export interface Owner {
@@ -115,9 +118,12 @@ export class ArchiveStore {
   readonly #table: 'mam_messages';
   /** Accounts' archives keep what a legal hold covers; rooms are not accounts. */
   readonly #holds: boolean;
+  readonly #runWrite: RunWrite;
 
-  constructor(db: Kysely<MamTables>, table: MessageTable = 'mam_messages') {
+  /** `runWrite` runs the inserts (Storage.runWrite: off the event loop on SQLite); by default on `db`. */
+  constructor(db: Kysely<MamTables>, table: MessageTable = 'mam_messages', runWrite?: RunWrite) {
     this.#db = db;
+    this.#runWrite = runWrite ?? ((q) => db.executeQuery(q.compile()).then(() => undefined));
     this.#table = table as 'mam_messages';
     this.#holds = table === 'mam_messages';
   }
@@ -125,21 +131,22 @@ export class ArchiveStore {
   /** Writes the copies of one message in one statement: committed together when the promise resolves. */
   async add(rows: readonly NewArchived[]): Promise<void> {
     if (rows.length === 0) return;
-    await this.#db
-      .insertInto(this.#table)
-      .values(
-        rows.map((r) => ({
-          domain: r.owner.domain,
-          localpart: r.owner.localpart,
-          stanza_id: r.stanzaId,
-          peer: r.peer,
-          peer_resource: r.peerResource,
-          direction: r.direction,
-          stored_at: r.storedAt.getTime(),
-          xml: r.xml,
-        })),
-      )
-      .execute();
+    await this.#runWrite(
+      this.#db
+        .insertInto(this.#table)
+        .values(
+          rows.map((r) => ({
+            domain: r.owner.domain,
+            localpart: r.owner.localpart,
+            stanza_id: r.stanzaId,
+            peer: r.peer,
+            peer_resource: r.peerResource,
+            direction: r.direction,
+            stored_at: r.storedAt.getTime(),
+            xml: r.xml,
+          })),
+        ),
+    );
   }
 
   /** One page of the owner's archive. Throws UnknownArchiveIdError for an id the archive does not hold. */

@@ -44,11 +44,31 @@ test('rows added in one turn of the event loop are written in one statement, in 
   assert.deepEqual(await archived('b'), ids.filter((r) => r.owner.localpart === 'b').map((r) => r.stanzaId));
 });
 
-test('a batch reaching maxRows is written at once; the rest waits for the next turn', async () => {
+test('a statement holds at most maxRows (whole callers); the rest follows once it is committed', async () => {
   const statements: number[] = [];
   const writer = new ArchiveWriter((rows) => (statements.push(rows.length), store.add(rows)), 3);
   await Promise.all([writer.add([row('a'), row('a')]), writer.add([row('a')]), writer.add([row('a')])]);
   assert.deepEqual(statements, [3, 1]);
+});
+
+test('rows that arrive while a statement is being committed go together into the next one', async () => {
+  const statements: number[] = [];
+  let release!: () => void;
+  const held = new Promise<void>((r) => (release = r));
+  const writer = new ArchiveWriter(async (rows) => {
+    statements.push(rows.length);
+    if (statements.length === 1) await held;
+    await store.add(rows);
+  }, 100);
+  const first = writer.add([row('a')]);
+  await new Promise((r) => setImmediate(r));
+  assert.deepEqual(statements, [1], 'the first statement is being committed');
+  const later = [writer.add([row('a')]), writer.add([row('b'), row('b')])];
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(statements, [1], 'nothing else is written while it is');
+  release();
+  await Promise.all([first, ...later]);
+  assert.deepEqual(statements, [1, 3]);
 });
 
 test('a row that cannot be stored fails only its own caller; the others are committed', async () => {

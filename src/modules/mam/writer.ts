@@ -1,10 +1,12 @@
 // Group commit for the archive. Every archived message must be stored before
 // it counts as handled, and one commit per message costs a write of every page
-// it touches (the table and four indexes) each time. Rows that arrive while the
-// event loop turns are written together in one statement, so concurrent
-// messages share a commit; each caller still waits for its own rows to be
-// committed. If a shared statement fails, each caller's rows are written alone,
-// so one bad row (an account deleted meanwhile) fails only its own message.
+// it touches (the table and four indexes) each time. Rows are written together
+// in one statement: those that arrive while the event loop turns, and, while a
+// statement is being committed (in the SQLite writer thread, or by
+// PostgreSQL), all that arrive meanwhile, so the busier the archive the larger
+// its commits. Each caller still waits for its own rows to be committed. If a
+// shared statement fails, each caller's rows are written alone, so one bad row
+// (an account deleted meanwhile) fails only its own message.
 import type { NewArchived } from './store.ts';
 
 interface Pending<Row> {
@@ -18,8 +20,8 @@ export class ArchiveWriter<Row = NewArchived> {
   readonly #write: (rows: readonly Row[]) => Promise<void>;
   readonly #maxRows: number;
   #queue: Pending<Row>[] = [];
-  #queued = 0;
   #scheduled = false;
+  #writing = false;
 
   /** `maxRows` bounds one statement (SQLite allows 32,766 bound values; a row has 8). */
   constructor(write: (rows: readonly Row[]) => Promise<void>, maxRows: number) {
@@ -32,9 +34,7 @@ export class ArchiveWriter<Row = NewArchived> {
     if (rows.length === 0) return Promise.resolve();
     return new Promise<void>((resolve, reject) => {
       this.#queue.push({ rows, resolve, reject });
-      this.#queued += rows.length;
-      if (this.#queued >= this.#maxRows) this.#flush();
-      else if (!this.#scheduled) {
+      if (!this.#scheduled && !this.#writing) {
         this.#scheduled = true;
         setImmediate(() => this.#flush());
       }
@@ -43,11 +43,17 @@ export class ArchiveWriter<Row = NewArchived> {
 
   #flush(): void {
     this.#scheduled = false;
-    const batch = this.#queue;
-    if (batch.length === 0) return;
-    this.#queue = [];
-    this.#queued = 0;
-    void this.#commit(batch);
+    if (this.#writing || this.#queue.length === 0) return;
+    // Whole callers, up to maxRows (one caller's rows are never split).
+    let rows = 0;
+    let take = 0;
+    while (take < this.#queue.length && (take === 0 || rows + this.#queue[take]!.rows.length <= this.#maxRows)) rows += this.#queue[take++]!.rows.length;
+    const batch = this.#queue.splice(0, take);
+    this.#writing = true;
+    void this.#commit(batch).finally(() => {
+      this.#writing = false;
+      this.#flush();
+    });
   }
 
   async #commit(batch: Pending<Row>[]): Promise<void> {

@@ -10,7 +10,8 @@ import type { Storage } from '../types.ts';
 import { account, withStorage, type ContractTarget } from './harness.ts';
 
 const D = 'example.org';
-const storeOf = (s: Storage) => new ArchiveStore(s.db as unknown as Kysely<MamTables>);
+// Inserts go through Storage.runWrite, as the mam module's do (on an SQLite file: the writer thread).
+const storeOf = (s: Storage) => new ArchiveStore(s.db as unknown as Kysely<MamTables>, 'mam_messages', (q) => s.runWrite(q));
 const own = (localpart: string, domain = D) => ({ domain, localpart });
 const T0 = Date.parse('2024-03-01T12:00:00.000Z');
 const msg = (i: number) => `<message xmlns="jabber:client" id="m${i}"><body>é ${i}</body></message>`;
