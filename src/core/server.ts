@@ -20,6 +20,7 @@ import { startHttps, type HttpsListener } from '../net/http/index.ts';
 import { Authenticator } from './authenticator.ts';
 import { Accounts } from './accounts.ts';
 import { AuthGuard } from './auth-guard.ts';
+import { Logins, PASSWORD_LOGIN_SERVICE, lockedText } from './password-login.ts';
 import { ConnectionGate } from '../net/limits.ts';
 import { Router } from './router.ts';
 import { SessionRegistry } from './sessions.ts';
@@ -79,6 +80,8 @@ export class Server {
   router!: Router;
   private auth!: Authenticator;
   guard!: AuthGuard;
+  /** What follows a login's proof, for SASL and the password-login service: src/core/password-login.ts. */
+  logins!: Logins;
   private gate!: ConnectionGate;
   private modules: LoadedModule[] = [];
   private readonly listeners: (NetServer | TlsServer)[] = [];
@@ -151,6 +154,8 @@ export class Server {
     this.policyEngine = await PolicyEngine.open({ loaded: this.loaded, storage: this.storage, log: this.log.child({ component: 'policy' }) });
     this.events.once('stopping', () => void this.policyEngine.close());
     this.policy = this.policyEngine.decisionPoint;
+    this.logins = new Logins({ domain: cfg.domain, accounts: this.storage.accounts, auth: this.auth, guard: this.guard, policy: this.policyEngine, log: this.log });
+    this.services.set(PASSWORD_LOGIN_SERVICE, this.logins);
     this.router = new Router({
       host: cfg.domain,
       sessions: this.sessions,
@@ -298,48 +303,23 @@ export class Server {
       log: this.log.child({ component: 'c2s' }),
       streamFeatures: () => this.streamFeatures,
       authorize: async (username, conn) => {
-        const account = await this.storage.accounts.get(cfg.domain, username);
-        if (!account) return { condition: 'not-authorized', text: 'Authentication failed' };
-        const lock = await this.guard.lockState(username, conn.ip);
-        // The address that guessed: the same answer, delay and accounting as a wrong guess (c2s runs loginFailed).
-        if (lock.state === 'refuse') return { condition: 'not-authorized', text: 'Authentication failed', likeWrongPassword: true };
-        if (lock.state === 'tell') {
-          this.policyEngine.loginFailed(`${username}@${cfg.domain}`, conn.ip, 'account locked');
-          return {
-            condition: 'account-disabled',
-            text: `This account is locked after too many failed logins until ${lock.until.toISOString()}; an administrator can unlock it sooner.`,
-          };
+        const a = await this.logins.admit(username, conn.ip, conn.security);
+        if ('admitted' in a) return true;
+        switch (a.refused) {
+          case 'unknown':
+            return { condition: 'not-authorized', text: 'Authentication failed' };
+          // The address that guessed: the same answer, delay and accounting as a wrong guess (c2s runs loginFailed).
+          case 'guesser':
+            return { condition: 'not-authorized', text: 'Authentication failed', likeWrongPassword: true };
+          case 'locked':
+            return { condition: 'account-disabled', text: lockedText(a.until) };
+          case 'disabled':
+            return { condition: 'account-disabled', text: 'This account is disabled.' };
+          case 'policy':
+            return { condition: 'not-authorized', text: a.text };
         }
-        if (account.disabled) {
-          this.policyEngine.loginFailed(`${username}@${cfg.domain}`, conn.ip, 'account disabled');
-          return { condition: 'account-disabled', text: 'This account is disabled.' };
-        }
-        const verdict = await this.policy.decide({
-          action: 'login',
-          subject: { jid: `${username}@${cfg.domain}`, domain: cfg.domain, groups: this.policyEngine.groupsOf(`${username}@${cfg.domain}`), ip: conn.ip, security: conn.security },
-          time: this.policyEngine.now(),
-        });
-        if (verdict.decision === 'deny') return { condition: 'not-authorized', text: verdict.text ?? 'Login refused by policy.' };
-        await this.guard.success(username);
-        this.policyEngine.loginSucceeded(`${username}@${cfg.domain}`, conn.ip, conn.security);
-        return true;
       },
-      loginFailed: async (username, accountExists, conn) => {
-        this.policyEngine.loginFailed(accountExists ? `${username}@${cfg.domain}` : undefined, conn.ip, 'wrong password or unknown account');
-        const { delayMs, locked } = await this.guard.failure(username, accountExists, conn.ip);
-        if (locked) {
-          this.log.warn({ user: username, ip: conn.ip }, 'account locked after repeated failed logins');
-          // Only real accounts are named in the audit log; guesses at names are not worth keeping.
-          await this.policyEngine.audit.append({
-            actor: `ip:${conn.ip}`,
-            action: 'auth.lockout',
-            decision: 'info',
-            reason: 'too many failed logins',
-            details: accountExists ? { account: `${username}@${cfg.domain}` } : { account: null },
-          });
-        }
-        return delayMs;
-      },
+      loginFailed: (username, accountExists, conn) => this.logins.failed(username, accountExists, conn.ip),
       bind: async (conn) => {
         const verdict = await this.policy.decide({
           action: 'bind',

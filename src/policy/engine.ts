@@ -180,13 +180,14 @@ export class PolicyEngine {
   }
 
   /** A login that passed the password check and the policy. */
-  loginSucceeded(jid: string, ip: string, security: SessionSecurity | undefined): void {
-    this.append({ actor: jid, action: 'login', decision: 'allow', reason: 'login succeeded', details: { ip, tls: security?.tlsVersion ?? null } });
+  /** `via` names a way in other than an XMPP stream (e.g. 'http-download'). */
+  loginSucceeded(jid: string, ip: string, security: SessionSecurity | undefined, via?: string): void {
+    this.append({ actor: jid, action: 'login', decision: 'allow', reason: 'login succeeded', details: { ip, tls: security?.tlsVersion ?? null, ...(via && { via }) } });
   }
 
   /** A failed password check (the account is named only if it exists; guessed names are not kept). */
-  loginFailed(jid: string | undefined, ip: string, reason: string): void {
-    this.append({ actor: jid ?? `ip:${ip}`, action: 'login', decision: 'deny', reason, details: { ip } });
+  loginFailed(jid: string | undefined, ip: string, reason: string, via?: string): void {
+    this.append({ actor: jid ?? `ip:${ip}`, action: 'login', decision: 'deny', reason, details: { ip, ...(via && { via }) } });
   }
 
   private append(e: Parameters<SignedAuditLog['append']>[0]): void {

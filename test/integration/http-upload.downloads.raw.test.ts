@@ -6,6 +6,9 @@
 // refuses downloads of a suspended account; byte ranges of a
 // multi-megabyte file are exact; a file altered on disk never gives a
 // complete answer; `encrypted_archives: allow` lets password-protected zips in.
+// The password check is the server's login check: wrong download passwords
+// count toward the configured `auth.lockout_failures` of XMPP logins, the lock
+// answers as it does there, and download logins are audited like XMPP ones.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -15,7 +18,7 @@ import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startClamd, type TestClamd } from '../helpers/clamd.ts';
-import { login, stanzaError, type RawClient } from '../helpers/raw-client.ts';
+import { RawClient, login, stanzaError, type AuthResult } from '../helpers/raw-client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
 
 const UP = 'urn:xmpp:http:upload:0';
@@ -411,5 +414,105 @@ rules:
     } finally {
       await c.close();
     }
+  });
+});
+
+describe('HTTP upload downloads: the password check is the server login check', () => {
+  let ts: TestServer;
+  let clamd: TestClamd;
+
+  before(async () => {
+    clamd = await startClamd();
+    ts = await startTestServer({
+      listeners: { https: { enabled: true, address: '127.0.0.1', port: 0 } },
+      auth: { lockout_failures: 3, lockout_window: 300, lockout_duration: 300 },
+      modules: {
+        ping: {},
+        'http-upload': { downloads: 'recipients-only', antivirus: { socket: clamd.socket, timeout_ms: 10_000 } },
+      },
+    });
+  });
+  after(async () => {
+    await ts?.stop();
+    await clamd?.stop();
+  });
+
+  test('wrong download passwords lock the account for XMPP logins too; the lock answers over HTTP as over XMPP; all audited', async () => {
+    const ca = readFileSync(join(ts.dataDir, 'tls', 'localhost.crt'));
+    const alice = await ts.addUser('alice');
+    const get = (url: string, password: string, localAddress = '127.0.0.1', method = 'GET', body?: Buffer) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const u = new URL(url);
+        const headers: Record<string, string> = { authorization: `Basic ${Buffer.from(`alice:${password}`).toString('base64')}` };
+        if (body) headers['content-length'] = String(body.length);
+        const req = request({ method, host: '127.0.0.1', port: u.port, path: u.pathname, servername: 'localhost', ca, headers, agent: false, localAddress }, (res) => {
+          let text = '';
+          res.on('data', (d: Buffer) => (text += d.toString()));
+          res.on('end', () => resolve({ status: res.statusCode!, body: text }));
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    /** The audit log's login entries for alice (with the way in: details.via, 'xmpp' when absent), once there are at least n (they are appended off the login's path). */
+    const logins = async (n: number) => {
+      for (let i = 0; ; i++) {
+        const entries = (await ts.server.storage.audit.list({ action: 'login', limit: 1000 })).filter((e) => e.actor === alice.jid);
+        if (entries.length >= n || i === 50) return entries.map((e) => [e.decision, e.reason, (e.details as { ip?: string }).ip, (e.details as { via?: string }).via ?? 'xmpp']);
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    };
+    const xmppLogin = async (localAddress: string): Promise<string> => {
+      const c = await RawClient.connect({ port: ts.starttlsPort, dataDir: ts.dataDir, localAddress });
+      try {
+        await c.openStream();
+        await c.startTls();
+        const r: AuthResult = await c.authenticate({ mechanism: 'SCRAM-SHA-256', username: 'alice', password: alice.password });
+        return r.ok ? 'success' : `${r.condition}: ${r.text}`;
+      } finally {
+        c.destroy();
+      }
+    };
+
+    const c = await login({ port: ts.starttlsPort, dataDir: ts.dataDir, username: 'alice', password: alice.password });
+    let url: string;
+    try {
+      const data = randomBytes(1000);
+      const r = await c.iq('get', `<request xmlns='${UP}' filename='f.bin' size='${data.length}'/>`, { to: SERVICE });
+      const slot = r.getChild('slot', UP)!;
+      assert.equal((await get(slot.getChild('put')!.attrs.url!, alice.password, '127.0.0.1', 'PUT', data)).status, 201);
+      url = slot.getChild('get')!.attrs.url!;
+    } finally {
+      await c.close();
+    }
+    assert.deepEqual(await logins(1), [['allow', 'login succeeded', '127.0.0.1', 'xmpp']], 'the XMPP login');
+    assert.equal((await get(url, alice.password)).status, 200);
+    assert.deepEqual((await logins(2))[1], ['allow', 'login succeeded', '127.0.0.1', 'http-download'], 'the download login');
+
+    // Three wrong passwords over HTTP: the configured lockout_failures.
+    for (let i = 0; i < 3; i++) assert.equal((await get(url, `guess-${i}`)).status, 401);
+    const lockouts = await ts.server.storage.audit.list({ action: 'auth.lockout' });
+    assert.deepEqual(lockouts.map((e) => [e.actor, e.details]), [['ip:127.0.0.1', { account: alice.jid }]]);
+    assert.deepEqual((await logins(5)).slice(2), Array(3).fill(['deny', 'wrong password or unknown account', '127.0.0.1', 'http-download']));
+
+    // The guessing address: the right password is a wrong guess, over XMPP and over HTTP.
+    assert.equal(await xmppLogin('127.0.0.1'), 'not-authorized: Authentication failed');
+    const guesser = await get(url, alice.password);
+    assert.equal(guesser.status, 401);
+    assert.match(guesser.body, /Log in with your account/);
+    // Another address: a wrong password is a wrong password; the right one is told of the lock, on both.
+    assert.equal((await get(url, 'typo', '127.0.0.2')).status, 401);
+    const told = await get(url, alice.password, '127.0.0.2');
+    assert.equal(told.status, 403);
+    assert.match(told.body, /^This account is locked after too many failed logins until \d{4}-\d\d-\d\dT[\d:.]+Z; an administrator can unlock it sooner\.\n$/);
+    assert.match(await xmppLogin('127.0.0.2'), /^account-disabled: This account is locked after too many failed logins until /);
+    const locked = (await logins(10)).filter(([, reason]) => reason === 'account locked');
+    assert.deepEqual(locked, [
+      ['deny', 'account locked', '127.0.0.2', 'http-download'],
+      ['deny', 'account locked', '127.0.0.2', 'xmpp'],
+    ]);
+
+    // Unlocked (palisade user unlock): the download works again.
+    assert.equal(await ts.server.guard.unlock('alice'), true);
+    assert.equal((await get(url, alice.password)).status, 200);
   });
 });

@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
 import { defineModule, type RouteContext } from '../../core/module.ts';
+import { PASSWORD_LOGIN_SERVICE, type PasswordLogin } from '../../core/password-login.ts';
 import { featureFact } from '../../policy/compile.ts';
 import { x, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
@@ -175,13 +176,7 @@ export default defineModule({
         onScannerUnavailable: opts.antivirus.on_unavailable,
         encryptedArchives: opts.encrypted_archives,
       },
-      downloadAuth:
-        opts.downloads === 'recipients-only'
-          ? new DownloadAuth(ctx.storage, ctx.host, (jid, ip) =>
-              // Over HTTPS with a password in the clear inside TLS, which is what PLAIN is in XMPP.
-              ctx.decide({ action: 'login', subject: { jid, domain: ctx.host, groups: [], ip, security: { tls: true, mechanism: 'PLAIN' } } }),
-            )
-          : undefined,
+      downloadAuth: opts.downloads === 'recipients-only' ? new DownloadAuth(ctx.use<PasswordLogin>(PASSWORD_LOGIN_SERVICE), ctx.host) : undefined,
       publicUrl: (path) => ctx.publicUrl(path),
       audit: ctx.storage.audit,
       log: ctx.log,
