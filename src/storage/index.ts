@@ -6,7 +6,7 @@ import { KyselyAccountStore } from './accounts.ts';
 import { KyselyAuditStore } from './audit.ts';
 import { MIGRATION_NAMES, migrationProvider } from './migrations/index.ts';
 import { createPostgresDb } from './postgres.ts';
-import { SQLITE_BUSY_TIMEOUT_MS, createSqliteDb } from './sqlite.ts';
+import { SQLITE_BUSY_TIMEOUT_MS, createSqliteDb, toSqlite } from './sqlite.ts';
 import { SqliteWriterThread } from './sqlite-writer.ts';
 import {
   SchemaTooNewError,
@@ -101,7 +101,7 @@ class KyselyStorage implements Storage {
     }
     // Started on first use: most command-line runs never write the message path.
     this.#writer ??= new SqliteWriterThread(this.#sqlitePath, SQLITE_BUSY_TIMEOUT_MS);
-    await this.#writer.run(compiled.sql, compiled.parameters);
+    await this.#writer.run(compiled.sql, compiled.parameters.map(toSqlite));
   }
 
   close(): Promise<void> {

@@ -106,3 +106,23 @@ test('runWrite on a file: the writer thread commits what the server reads, repor
     await again.close();
   }
 });
+
+test('Date and boolean parameters are bound as epoch milliseconds and 0/1, through the server connection and through runWrite', async () => {
+  const s = await openStorage({ backend: 'sqlite', path: newFile() });
+  try {
+    const at = new Date('2026-01-02T03:04:05.678Z');
+    const row = (local: string) => ({ domain: 'd', localpart: local, created_at: at, disabled: true, is_admin: false });
+    await s.db.insertInto('accounts').values(row('main') as never).execute();
+    await s.runWrite(s.db.insertInto('accounts').values(row('thread') as never));
+    const rows = await sql<{ localpart: string; created_at: number; disabled: number; is_admin: number }>`select localpart, created_at, disabled, is_admin from accounts order by localpart`.execute(s.db);
+    assert.deepEqual(
+      rows.rows.map((r) => ({ ...r })),
+      [
+        { localpart: 'main', created_at: at.getTime(), disabled: 1, is_admin: 0 },
+        { localpart: 'thread', created_at: at.getTime(), disabled: 1, is_admin: 0 },
+      ],
+    );
+  } finally {
+    await s.close();
+  }
+});
