@@ -168,14 +168,6 @@ export class LinkSafety {
     const flag: Obligation = { kind: OBLIGATION_LINK_FLAG, rule: entry.name, text: entry.text, found };
     return { ...verdict, obligations: [...(verdict.obligations ?? []), flag] };
   }
-
-  /** For `policy explain`: what apply() did, or undefined when nothing applied. */
-  describe(before: Verdict, after: Verdict): string | undefined {
-    if (before === after) return undefined;
-    if (after.decision === 'deny') return `link safety '${after.rule}': refused (${(after.details?.found as string[]).join(', ')})`;
-    const flag = after.obligations?.find((o) => o.kind === OBLIGATION_LINK_FLAG);
-    return flag ? `link safety '${String(flag.rule)}': flagged (${(flag.found as string[]).join(', ')}) → "${String(flag.text)}" in front of the body` : undefined;
-  }
 }
 
 function senderTest(kind: LinkSender, serverDomain: string): (req: PolicyRequest) => boolean {
