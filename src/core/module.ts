@@ -58,7 +58,7 @@ export interface IqSpec {
  * enforces its own size and idle limits.
  */
 export interface HttpRoute {
-  method: 'GET' | 'PUT';
+  method: 'GET' | 'PUT' | 'OPTIONS';
   /** Fastify path syntax, e.g. /upload/:token/:name; parameters are at most 256 characters. */
   url: string;
   handler(request: FastifyRequest, reply: FastifyReply): Promise<unknown>;

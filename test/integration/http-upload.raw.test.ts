@@ -226,6 +226,34 @@ describe('HTTP upload (XEP-0363) over raw XMPP and HTTPS, with a real clamd', ()
     assert.equal((await http('GET', new URL('/upload/', s.get).toString())).status, 404);
   });
 
+  test('CORS: a web client on another origin gets the preflight, and may read the answers of its PUT and GET', async () => {
+    const alice = await connect('alice');
+    const data = randomBytes(2000);
+    const s = await slot(alice, 'cors.bin', data.length, 'application/octet-stream');
+    // The HTTP part needs no session (and alice may hold only sessions_per_account of them).
+    open.splice(open.indexOf(alice), 1);
+    await alice.close();
+    const origin = { origin: 'https://chat.example.org' };
+    const preflight = await http('OPTIONS', s.put, undefined, { ...origin, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'content-type' });
+    assert.equal(preflight.status, 204);
+    assert.equal(preflight.headers['access-control-allow-origin'], '*');
+    assert.match(String(preflight.headers['access-control-allow-methods']), /\bPUT\b/);
+    assert.match(String(preflight.headers['access-control-allow-headers']), /\bContent-Type\b/);
+    assert.match(String(preflight.headers['access-control-allow-headers']), /\bAuthorization\b/);
+    const stored = await http('PUT', s.put, data, { ...origin, 'content-type': 'application/octet-stream', 'content-length': String(data.length) });
+    assert.equal(stored.status, 201);
+    assert.equal(stored.headers['access-control-allow-origin'], '*');
+    const got = await http('GET', s.get, undefined, { ...origin, range: 'bytes=0-99' });
+    assert.equal(got.status, 206);
+    assert.equal(got.headers['access-control-allow-origin'], '*');
+    assert.match(String(got.headers['access-control-expose-headers']), /\bContent-Range\b/);
+    // A refusal is readable too (the page can show why), and the preflight grants nothing: the token is still needed.
+    const refused = await http('PUT', s.put, data, { ...origin, 'content-type': 'application/octet-stream', 'content-length': String(data.length) });
+    assert.equal(refused.status, 403);
+    assert.equal(refused.headers['access-control-allow-origin'], '*');
+    assert.equal((await http('OPTIONS', new URL('/upload/', s.get).toString())).status, 404);
+  });
+
   test('an image is served inline with its type; a lying name does not make it one', async () => {
     const alice = await connect('alice');
     const png = Buffer.concat([Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c489', 'hex'), Buffer.alloc(64)]);

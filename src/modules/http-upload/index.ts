@@ -215,13 +215,29 @@ export default defineModule({
       ctx.hook(event, async (stanza, route) => (await sharing.record(stanza, route), false), SHARING_PRIORITY);
     }
 
-    ctx.http({ method: 'PUT', url: '/upload/:token/:name', handler: (req, res) => service.put(req, res) });
-    ctx.http({ method: 'GET', url: '/upload/:token/:name', handler: (req, res) => service.get(req, res) });
+    ctx.http({ method: 'PUT', url: '/upload/:token/:name', handler: (req, res) => service.put(req, res.headers(CORS)) });
+    ctx.http({ method: 'GET', url: '/upload/:token/:name', handler: (req, res) => service.get(req, res.headers(CORS)) });
+    // The CORS preflight of a web client on another origin (its PUT has a Content-Type; ranges and credentials are headers too).
+    ctx.http({ method: 'OPTIONS', url: '/upload/:token/:name', handler: async (_req, res) => res.code(204).headers({ ...CORS, ...CORS_PREFLIGHT }).send() });
     ctx.every(PURGE_MS, () => {
       service.purge().catch((err: unknown) => ctx.log.error({ err }, 'purging expired uploads failed'));
     });
   },
 });
+
+/**
+ * CORS, for web clients served from another origin (a Converse.js or Movim on
+ * its own host): any origin may use a slot's URLs, which are the capability
+ * themselves; no cookies are involved, so '*' gives a page nothing its URL did
+ * not. Credentials for recipients-only downloads are a header the page sets
+ * (Authorization), allowed by the preflight.
+ */
+const CORS = { 'access-control-allow-origin': '*', 'access-control-expose-headers': 'Content-Range, Accept-Ranges, ETag, Content-Disposition' };
+const CORS_PREFLIGHT = {
+  'access-control-allow-methods': 'GET, HEAD, PUT, OPTIONS',
+  'access-control-allow-headers': 'Content-Type, Content-Length, Range, If-Range, Authorization',
+  'access-control-max-age': '86400',
+};
 
 /** XEP-0363 §3: identity store/file, the feature, and the max-file-size form (XEP-0128). */
 function discoInfo(name: string, maxFileSize: number): Element {

@@ -92,7 +92,7 @@ export async function startHttps(server: Server, opts: { admit(socket: Socket): 
     scope.addContentTypeParser('*', (_req, _payload, done) => done(null));
     // HEAD named explicitly: the handler answers it with the real Content-Length and no body.
     for (const r of routes) {
-      scope.route({ method: r.method === 'GET' ? ['GET', 'HEAD'] : 'PUT', url: r.url, handler: r.handler, config: { streams: true } });
+      scope.route({ method: r.method === 'GET' ? ['GET', 'HEAD'] : r.method, url: r.url, handler: r.handler, config: { streams: true } });
     }
   });
 
