@@ -2,7 +2,7 @@
 // each target server and prints absolute figures and Palisade/Prosody and
 // Palisade/ejabberd ratios;
 // then the in-process measurements of Palisade alone (presence fan-out, policy
-// decision cost), which no reference server has a counterpart for yet.
+// decision cost); fanoutnet is the fan-out measured over the network on every server.
 // Progress goes to stderr; JSON lines and the table to stdout.
 import { rmSync } from 'node:fs';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { XmppConnection, type LoginOptions } from './loadgen/connection.ts';
 import { ensureOpenFiles } from './loadgen/open-files.ts';
 import { SCRAM_MECHANISMS, ScramKeyCache, type ScramMechanism } from './loadgen/scram.ts';
 import type { Transport } from './loadgen/wire.ts';
+import { ARRIVAL_LIMIT_MS, fanoutNetScenario } from './scenarios/fanout.ts';
 import { idleScenario } from './scenarios/idle.ts';
 import { DRAIN_LIMIT_MS, latencyScenario } from './scenarios/latency.ts';
 import { loginsScenario } from './scenarios/logins.ts';
@@ -29,7 +30,7 @@ const DOMAIN = 'bench.test';
 const PASSWORD = 'bench-password-0123';
 
 /** Scenarios against spawned servers, then in-process measurements of Palisade alone. */
-const SERVER_SCENARIOS = ['logins', 'messages', 'websocket', 'latency', 'idle'] as const;
+const SERVER_SCENARIOS = ['logins', 'messages', 'websocket', 'latency', 'idle', 'fanoutnet'] as const;
 /** The chat scenarios (throughput over TCP and WebSocket, latency at a fixed rate): the same archiving question. */
 const MESSAGE_SCENARIOS = new Set(['messages', 'websocket', 'latency']);
 /** The reference servers, each with a ratio column Palisade/reference. */
@@ -50,7 +51,7 @@ const UPLOAD = 'upload';
 const SCENARIO_NAMES: readonly string[] = [...SERVER_SCENARIOS, ...IN_PROCESS, UPLOAD];
 /** Timed 10 MB uploads (and as many clamd scans), after one untimed of each. */
 const UPLOAD_RUNS = 5;
-/** Presence updates timed per fan-out measurement (after the initial presence). */
+/** Presence updates timed per fan-out measurement, in-process and over the network (after the initial presence). */
 const FANOUT_RUNS = 30;
 /** Issue 6's target for classify+decide (also in bench/policy-decide.ts, which run.ts imports only when needed). */
 const TARGET_MEDIAN_US = 5;
@@ -69,6 +70,7 @@ const USAGE = `Usage: npm run bench [-- options]
   --tls MODE           starttls (default) or direct (websocket always uses wss on the HTTPS port)
   --mechanism M        force SCRAM-SHA-1 or SCRAM-SHA-256 (default: strongest offered)
   --fanout N           fanout: online subscribers that receive one presence (default 500, 1..2000)
+  --fanout-contacts N  fanoutnet: contacts subscribed over XMPP that receive one presence (default 100, 1..1000)
   --only LIST          run only these scenarios, comma-separated: ${SCENARIO_NAMES.join(',')} (default: all)
   --json FILE          also append each result as a JSON line to FILE
   --help`;
@@ -87,6 +89,7 @@ interface Options {
   mechanism: ScramMechanism | undefined;
   json: string | undefined;
   fanout: number;
+  fanoutContacts: number;
   only: Set<string>;
 }
 
@@ -119,6 +122,7 @@ function parseOptions(): Options | undefined {
       mechanism: { type: 'string' },
       json: { type: 'string' },
       fanout: { type: 'string' },
+      'fanout-contacts': { type: 'string' },
       only: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -153,6 +157,7 @@ function parseOptions(): Options | undefined {
     mechanism: mechanism as ScramMechanism | undefined,
     json: values.json,
     fanout: int('fanout', values.fanout, 500, 1, 2000),
+    fanoutContacts: int('fanout-contacts', values['fanout-contacts'], 100, 1, 1000),
     only,
   };
 }
@@ -282,6 +287,23 @@ const ROWS: Record<string, [string, string, boolean][]> = {
     ['processCpuSeconds', 'bench process CPU for the updates (s)', false],
     ['setupSeconds', 'set-up: subscribers online (s)', false],
   ],
+  fanoutnet: [
+    ['p50Ms', 'presence to all contacts p50 (ms)', true],
+    ['p95Ms', 'presence to all contacts p95 (ms)', true],
+    ['p99Ms', 'presence to all contacts p99 (ms)', true],
+    ['maxMs', 'presence to all contacts max (ms)', true],
+    ['initialMs', 'initial presence to all contacts (ms)', true],
+    ['deliveriesPerServerCpuSecond', 'deliveries per server CPU-s', true],
+    ['serverCpuSeconds', 'server CPU for the updates (s)', false],
+    ['loadgenCpuSeconds', 'load generator CPU (s)', false],
+    ['otherCpuSeconds', 'other processes CPU (s)', false],
+    ['seconds', 'wall time of the updates (s)', false],
+    ['contacts', 'contacts subscribed', false],
+    ['runs', 'updates received by all', false],
+    ['incompleteRuns', `updates not received by all within ${ARRIVAL_LIMIT_MS / 1000} s`, false],
+    ['undelivered', 'presences not received in time', false],
+    ['setupSeconds', 'set-up: logins and subscriptions (s)', false],
+  ],
   upload: [
     ['palisadeMBps', 'upload+scan through Palisade (MB/s, median)', true],
     ['clamdMBps', 'clamd INSTREAM alone (MB/s, median)', false],
@@ -314,7 +336,7 @@ const ROWS: Record<string, [string, string, boolean][]> = {
 
 /** What the in-process measurements are, in the table's section titles. */
 const IN_PROCESS_TITLES: Record<string, string> = {
-  fanout: 'Palisade only, in-process (server and clients share one event loop); reference servers not measured for it yet',
+  fanout: 'Palisade only, in-process (server and clients share one event loop); fanoutnet measures every server over the network',
   policy: 'Palisade only, in-process, per decision with 50 rules; reference servers not measured for it yet',
   upload: 'Palisade only (spawned, managed clamd), one 10 MB file per run; against the same clamd scanning 10 MB alone',
 };
@@ -389,6 +411,11 @@ function table(records: BenchRecord[], targets: readonly Target[]): string {
     const policy = byTarget.get('palisade')?.result?.figures;
     if (scenario === 'policy' && policy?.classifyDecideMedianUs !== undefined) {
       notes.push(`policy: classify+decide median ${format(policy.classifyDecideMedianUs)} µs; target < ${TARGET_MEDIAN_US} µs ${policy.classifyDecideMedianUs < TARGET_MEDIAN_US ? 'met' : 'NOT met'}`);
+    }
+    const fanout = (name: string): number | undefined => byTarget.get(name)?.result?.figures.p99Ms;
+    const [ourP99, ejabberdP99] = [fanout(palisade.name), fanout(ejabberd.name)];
+    if (scenario === 'fanoutnet' && ourP99 !== undefined && ejabberdP99 !== undefined) {
+      notes.push(`fanoutnet: p99 ${format(ourP99)} ms vs ejabberd ${format(ejabberdP99)} ms; target ≤ ejabberd's ${ourP99 <= ejabberdP99 ? 'met' : 'NOT met'}`);
     }
     const mechanisms = new Set([...byTarget.values()].map((r) => r.result?.negotiated?.mechanism).filter(Boolean));
     if (mechanisms.size > 1) notes.push(`${scenario}: targets used different SASL mechanisms; force one with --mechanism`);
@@ -522,6 +549,7 @@ async function main(): Promise<number> {
     messagesScenario(options.pairs, options.window, options.duration, 'websocket'),
     latencyScenario(options.pairs, options.rate, options.duration),
     idleScenario(options.idle),
+    fanoutNetScenario(options.fanoutContacts, FANOUT_RUNS),
   ].filter((s) => options.only.has(s.name));
   const machine = { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version };
   const params = {
@@ -537,6 +565,7 @@ async function main(): Promise<number> {
     mechanism: options.mechanism ?? 'strongest offered',
     certificate: CERTIFICATE_KIND,
     fanout: options.fanout,
+    fanoutContacts: options.fanoutContacts,
     fanoutRuns: FANOUT_RUNS,
     uploadRuns: UPLOAD_RUNS,
   };

@@ -8,10 +8,13 @@ import { join } from 'node:path';
 import { deriveScramKeys } from '../loadgen/scram.ts';
 import type { ServerSetup, Target } from './target.ts';
 
-// Palisade's default module set (disco, ping, version; message, presence and iq
-// are built into Prosody), plus SASL and TLS, posix for the pidfile, and
-// websocket (RFC 7395 on the HTTPS port, as Palisade serves it).
-const MODULES = ['saslauth', 'tls', 'disco', 'ping', 'version', 'posix', 'websocket'];
+// Palisade's default module set (roster, disco, ping, version; message, presence
+// and iq are built into Prosody), plus SASL and TLS, posix for the pidfile, and
+// websocket (RFC 7395 on the HTTPS port, as Palisade serves it). roster answers
+// the roster get without which Prosody delivers no subscription request to a
+// session (the fanoutnet scenario's set-up); Prosody has no roster size or
+// subscription rate limit to raise.
+const MODULES = ['saslauth', 'tls', 'roster', 'disco', 'ping', 'version', 'posix', 'websocket'];
 
 export const prosody = prosodyTarget(false);
 /** With mod_mam in its internal (file) storage; used only for the chat scenarios (messages, websocket, latency). */
