@@ -119,6 +119,10 @@ const BENCH_LIMITS: Record<string, number> = {
   bytes_burst: 1_073_741_824,
   stanzas_per_second: 1_000_000,
   stanzas_burst: 1_000_000,
+  account_stanzas_per_second: 1_000_000,
+  account_stanzas_burst: 1_000_000,
+  account_bytes_per_second: 1_073_741_824,
+  account_bytes_burst: 1_073_741_824,
   unauthenticated_bytes_per_second: 1_073_741_824,
   // The idle scenario's sessions send nothing and answer no ping.
   idle_timeout: 86_400,

@@ -21,7 +21,7 @@ import { Authenticator } from './authenticator.ts';
 import { Accounts } from './accounts.ts';
 import { AuthGuard } from './auth-guard.ts';
 import { Logins, PASSWORD_LOGIN_SERVICE, lockedText } from './password-login.ts';
-import { ConnectionGate } from '../net/limits.ts';
+import { AccountLimits, ConnectionGate } from '../net/limits.ts';
 import { Router } from './router.ts';
 import { SessionRegistry } from './sessions.ts';
 import type { DecisionPoint } from '../policy/decision-point.ts';
@@ -296,6 +296,12 @@ export class Server {
         unauthenticatedBytesPerSecond: cfg.limits.unauthenticated_bytes_per_second,
         toleranceMs: cfg.limits.throttle_tolerance * 1000,
       },
+      accountLimits: new AccountLimits({
+        stanzasPerSecond: cfg.limits.account_stanzas_per_second,
+        stanzasBurst: cfg.limits.account_stanzas_burst,
+        bytesPerSecond: cfg.limits.account_bytes_per_second,
+        bytesBurst: cfg.limits.account_bytes_burst,
+      }),
       idleTimeoutMs: cfg.limits.idle_timeout * 1000,
       pingTimeoutMs: cfg.limits.ping_timeout * 1000,
       negotiationTimeoutMs: cfg.auth.negotiation_timeout * 1000,

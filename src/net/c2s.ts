@@ -25,7 +25,7 @@ import type { ChannelBindingType } from '../auth/scram.ts';
 import { NS_BIND2, NS_FAST, NS_SASL2, isRefusal, parseAuthenticate, parseSaslData, type Bind2Request, type Sasl2Request, type UserAgent } from '../auth/sasl2.ts';
 import { isHtMechanism } from '../auth/ht.ts';
 import type { IssuedToken } from '../auth/fast-store.ts';
-import { TokenBucket } from './limits.ts';
+import { TokenBucket, type AccountBuckets, type AccountLimits } from './limits.ts';
 import { StreamManagementState, parseH } from './stream-management.ts';
 
 export interface C2SHost {
@@ -34,6 +34,8 @@ export interface C2SHost {
   readonly headerTimeoutMs: number;
   readonly negotiationTimeoutMs: number;
   readonly traffic: TrafficLimits;
+  /** Rates shared by all streams of one account. */
+  readonly accountLimits: AccountLimits;
   readonly idleTimeoutMs: number;
   readonly pingTimeoutMs: number;
   readonly auth: Authenticator;
@@ -168,6 +170,8 @@ export class C2SConnection implements ClientSession, TransportSink {
   private hibernationTimer: NodeJS.Timeout | undefined;
   private bytes: TokenBucket;
   private readonly stanzas: TokenBucket;
+  /** The account's shared buckets, once it is known (after authentication). */
+  private account: AccountBuckets | undefined;
   /** When the current unbroken stretch of throttling began, and when its last hold-back ends. */
   private throttledSince = 0;
   private throttledUntil = 0;
@@ -268,7 +272,7 @@ export class C2SConnection implements ClientSession, TransportSink {
       clearTimeout(this.pingTimer);
       this.pingTimer = undefined;
     }
-    this.throttle(this.bytes.take(bytes));
+    this.throttle(Math.max(this.bytes.take(bytes), this.account?.bytes.take(bytes) ?? 0));
   }
 
   streamStart(attrs: Record<string, string>): void {
@@ -287,7 +291,7 @@ export class C2SConnection implements ClientSession, TransportSink {
   /** Stanzas are processed one at a time, in order; reading pauses while many wait. */
   element(el: Element): void {
     const generation = this.generation;
-    const wait = this.stanzas.take(1);
+    const wait = Math.max(this.stanzas.take(1), this.account?.stanzas.take(1) ?? 0);
     if (wait > 0) this.throttle(wait);
     this.pending++;
     if (this.pending > MAX_PENDING_STANZAS) this.transport.pause();
@@ -343,6 +347,12 @@ export class C2SConnection implements ClientSession, TransportSink {
 
   private get resumable(): boolean {
     return this.state === 'bound' && this.sm?.resumeToken !== undefined && this.host.smacks !== undefined;
+  }
+
+  /** An authenticated stream's rates: its own (larger than before authentication) and its account's, shared with its other streams. */
+  private authenticatedLimits(username: string): void {
+    this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
+    this.account = this.host.accountLimits.of(username);
   }
 
   /**
@@ -596,7 +606,7 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.channelBinding = result.channelBinding;
     this.state = 'authenticated';
     if (this.saslProfile === 2) return this.sasl2Success(result);
-    this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
+    this.authenticatedLimits(result.username);
     this.log.info({ user: result.username, mechanism: result.mechanism }, 'authenticated');
     this.write(x('success', { xmlns: NS.sasl }).t(result.data.length ? result.data.toString('base64') : ''));
     this.newStream();
@@ -633,7 +643,7 @@ export class C2SConnection implements ClientSession, TransportSink {
       inline.push(outcome);
     }
     const token = await this.fastToken(request, result);
-    this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
+    this.authenticatedLimits(username);
     this.log.info({ user: username, mechanism: result.mechanism, bound: this.boundJid !== undefined, tokenIssued: token !== undefined }, 'authenticated (SASL2)');
     this.write(this.sasl2SuccessElement(result, this.boundJid?.toString() ?? `${username}@${this.host.domain}`, inline, token));
     this.write(this.features());

@@ -8,12 +8,15 @@ export class TokenBucket {
   readonly rate: number;
   readonly burst: number;
   private readonly now: () => number;
+  /** The most the bucket may owe (unbounded by default). */
+  private readonly maxDebt: number;
 
   /** rate: tokens per second; burst: the most that can be taken at once after a pause. */
-  constructor(rate: number, burst: number, now: () => number = Date.now) {
+  constructor(rate: number, burst: number, now: () => number = Date.now, maxDebt = Number.POSITIVE_INFINITY) {
     this.rate = rate;
     this.burst = burst;
     this.now = now;
+    this.maxDebt = maxDebt;
     this.tokens = burst;
     this.last = now();
   }
@@ -27,7 +30,7 @@ export class TokenBucket {
   /** Takes n tokens (going into debt if needed) and returns how many ms the taker should wait. */
   take(n: number): number {
     this.refill();
-    this.tokens -= n;
+    this.tokens = Math.max(this.tokens - n, -this.maxDebt);
     return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.rate) * 1000);
   }
 
@@ -42,6 +45,66 @@ export class TokenBucket {
     if (this.tokens < n) return false;
     this.tokens -= n;
     return true;
+  }
+}
+
+/** The rates an account shares across all its streams, on top of each stream's own. */
+export interface AccountRates {
+  stanzasPerSecond: number;
+  stanzasBurst: number;
+  bytesPerSecond: number;
+  bytesBurst: number;
+}
+
+export interface AccountBuckets {
+  readonly stanzas: TokenBucket;
+  readonly bytes: TokenBucket;
+}
+
+/** Accounts whose buckets have refilled are forgotten at most this often (they hold nothing a new pair would not). */
+const ACCOUNT_SWEEP_MS = 60_000;
+
+/**
+ * Per-account token buckets: an account with many sessions (up to
+ * sessions_per_account) gets no more than these rates in all, so extra
+ * sessions do not multiply what one attacker may send.
+ */
+export class AccountLimits {
+  private readonly entries = new Map<string, AccountBuckets>();
+  private lastSweep: number;
+  private readonly rates: AccountRates;
+  private readonly now: () => number;
+
+  constructor(rates: AccountRates, now: () => number = Date.now) {
+    this.rates = rates;
+    this.now = now;
+    this.lastSweep = now();
+  }
+
+  /** The buckets of this account (bare JID or local part: one key per account). */
+  of(account: string): AccountBuckets {
+    this.sweep();
+    let e = this.entries.get(account);
+    if (!e) {
+      const r = this.rates;
+      // Debt is capped at one burst: what sessions closed for abuse ran up holds a new session back for at most burst/rate.
+      e = {
+        stanzas: new TokenBucket(r.stanzasPerSecond, r.stanzasBurst, this.now, r.stanzasBurst),
+        bytes: new TokenBucket(r.bytesPerSecond, r.bytesBurst, this.now, r.bytesBurst),
+      };
+      this.entries.set(account, e);
+    }
+    return e;
+  }
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  private sweep(): void {
+    if (this.now() - this.lastSweep < ACCOUNT_SWEEP_MS) return;
+    this.lastSweep = this.now();
+    for (const [account, e] of this.entries) if (e.stanzas.full && e.bytes.full) this.entries.delete(account);
   }
 }
 

@@ -153,6 +153,52 @@ describe('traffic limits', () => {
     }
   });
 
+  test('the account limit: three sessions each within their own rate but together above the account rate are held back, then closed; another account is not', async () => {
+    // Each stream may send 100 stanzas/s; the account 50/s in all. Three sessions at 50/s each: 150/s for the account.
+    const ts = await startTestServer({
+      limits: { stanzas_per_second: 100, stanzas_burst: 100, account_stanzas_per_second: 50, account_stanzas_burst: 50, throttle_tolerance: 1 },
+    });
+    const clients: RawClient[] = [];
+    try {
+      const busy = await ts.addUser('busy');
+      const other = await ts.addUser('other');
+      const opts = { port: ts.starttlsPort, dataDir: ts.dataDir };
+      for (const resource of ['one', 'two', 'three']) clients.push(await login({ ...opts, username: busy.local, password: busy.password, resource }));
+      const solo = await login({ ...opts, username: other.local, password: other.password });
+      clients.push(solo);
+      let n = 0;
+      const ping = (c: RawClient) => {
+        if (!c.socket.destroyed) c.sendRaw(`<iq type='get' id='p${++n}'><ping xmlns='urn:xmpp:ping'/></iq>`);
+      };
+      // 50 stanzas/s from each busy session; 25/s from the other account, within both of its limits.
+      let tick = 0;
+      const sending = setInterval(() => {
+        for (const c of clients.slice(0, 3)) ping(c);
+        if (++tick % 2 === 0) ping(solo);
+      }, 20);
+      const started = Date.now();
+      try {
+        for (const c of clients.slice(0, 3)) {
+          const error = await c.expectStreamError('policy-violation', 10_000);
+          assert.equal(error.text, 'You are sending too fast for too long.');
+        }
+        assert.ok(Date.now() - started >= 1000, 'not before the tolerance has passed');
+        assert.equal(solo.closed, false, 'the other account, at 25 stanzas/s, is still connected');
+      } finally {
+        clearInterval(sending);
+      }
+      await stillServed(solo);
+      // Once the account's debt is paid (at most one burst: 1 s at 50/s) and its burst back, a new session of it is served.
+      await new Promise((r) => setTimeout(r, 2500));
+      const back = await login({ ...opts, username: busy.local, password: busy.password, resource: 'four' });
+      clients.push(back);
+      await stillServed(back);
+    } finally {
+      for (const c of clients) c.destroy();
+      await ts.stop();
+    }
+  });
+
   test('an idle bound client is pinged, and disconnected when it does not answer', async () => {
     const ts = await startTestServer({ limits: { idle_timeout: 10, ping_timeout: 1 } });
     try {
