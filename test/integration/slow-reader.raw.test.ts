@@ -22,7 +22,7 @@ const MODULES = Object.fromEntries(['disco', 'ping', 'roster', 'presence', 'mess
 test('a client that never reads is cut off at a bounded outbound buffer; senders are unaffected; every message to it is stored offline or bounced', async (t) => {
   const ts = await startTestServer({
     // Senders may push 100 KiB messages quickly: the byte rate is not what this test is about.
-    limits: { bytes_per_second: 67_108_864, bytes_burst: 67_108_864 },
+    limits: { bytes_per_second: 67_108_864, bytes_burst: 67_108_864, account_bytes_per_second: 67_108_864, account_bytes_burst: 67_108_864 },
     modules: MODULES,
   });
   const clients: RawClient[] = [];
