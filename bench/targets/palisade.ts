@@ -13,8 +13,11 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(REPO, 'src', 'cli', 'bin.ts');
 const LOADER = join(REPO, 'bin', 'ts-loader.js');
 
+/** The V8 flags `npm start` and bin/palisade.js run the server with (docs/performance.md, "Young generation"). */
+const SERVER_FLAGS = ['--max-semi-space-size=64'];
+
 function cliArgs(...args: string[]): string[] {
-  return ['--import', LOADER, CLI, ...args];
+  return [...SERVER_FLAGS, '--import', LOADER, CLI, ...args];
 }
 
 /** PALISADE_BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops (measure before optimising). */
