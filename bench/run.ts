@@ -17,6 +17,7 @@ import { ARRIVAL_LIMIT_MS, fanoutNetScenario } from './scenarios/fanout.ts';
 import { idleScenario } from './scenarios/idle.ts';
 import { DRAIN_LIMIT_MS, latencyScenario } from './scenarios/latency.ts';
 import { loginsScenario } from './scenarios/logins.ts';
+import { reloginsScenario } from './scenarios/relogins.ts';
 import { messagesScenario } from './scenarios/messages.ts';
 import { inParallel, LOGIN_TIMEOUT_MS, type Scenario, type ScenarioResult } from './scenarios/scenario.ts';
 import { CERTIFICATE_KIND, makeCertificate } from './targets/certificate.ts';
@@ -30,7 +31,7 @@ const DOMAIN = 'bench.test';
 const PASSWORD = 'bench-password-0123';
 
 /** Scenarios against spawned servers, then in-process measurements of Palisade alone. */
-const SERVER_SCENARIOS = ['logins', 'messages', 'websocket', 'latency', 'idle', 'fanoutnet'] as const;
+const SERVER_SCENARIOS = ['logins', 'relogins', 'messages', 'websocket', 'latency', 'idle', 'fanoutnet'] as const;
 /** The chat scenarios (throughput over TCP and WebSocket, latency at a fixed rate): the same archiving question. */
 const MESSAGE_SCENARIOS = new Set(['messages', 'websocket', 'latency']);
 /** The reference servers, each with a ratio column Palisade/reference. */
@@ -59,7 +60,7 @@ const TARGET_MEDIAN_US = 5;
 const USAGE = `Usage: npm run bench [-- options]
   --compare            also run Prosody and ejabberd, and for messages, websocket and latency each with mod_mam
                        (installed with apt-get if missing)
-  --users N            logins: accounts that log in (default 300, 1..5000)
+  --users N            logins, relogins: accounts that log in (default 300, 1..5000)
   --parallel K         parallel connectors while logging in (default 50, 1..500)
   --pairs P            messages, websocket, latency: sender/receiver pairs (default 200, 1..2000)
   --window W           messages, websocket: in-flight messages per sender (default 10, 1..1000)
@@ -247,6 +248,19 @@ const ROWS: Record<string, [string, string, boolean][]> = {
     ['otherCpuSeconds', 'other processes CPU (s)', false],
     ['seconds', 'wall time (s)', false],
     ['logins', 'logins completed', false],
+  ],
+  relogins: [
+    ['fullPerSecond', 'logins/s, full TLS handshake (warm server)', true],
+    ['resumedPerSecond', 'logins/s, resuming TLS (tickets)', true],
+    ['fullLatencyP50Ms', 'login latency p50, full (ms)', true],
+    ['resumedLatencyP50Ms', 'login latency p50, resumed (ms)', true],
+    ['fullPerServerCpuSecond', 'logins per server CPU-s, full', true],
+    ['resumedPerServerCpuSecond', 'logins per server CPU-s, resumed', true],
+    ['fullServerCpuMsPerLogin', 'server CPU per login, full (ms)', true],
+    ['resumedServerCpuMsPerLogin', 'server CPU per login, resumed (ms)', true],
+    ['resumed', 'handshakes resumed (of --users)', false],
+    ['fullHandshakesResumed', 'resumed without a ticket (should be 0)', false],
+    ['logins', 'logins timed (both rounds)', false],
   ],
   messages: MESSAGE_ROWS,
   websocket: MESSAGE_ROWS,
@@ -545,6 +559,7 @@ async function main(): Promise<number> {
 
   const scenarios = [
     loginsScenario(options.users),
+    reloginsScenario(options.users),
     messagesScenario(options.pairs, options.window, options.duration),
     messagesScenario(options.pairs, options.window, options.duration, 'websocket'),
     latencyScenario(options.pairs, options.rate, options.duration),

@@ -16,6 +16,8 @@ export interface LoginOptions {
   mechanism: ScramMechanism | undefined;
   keyCache: ScramKeyCache;
   timeoutMs: number;
+  /** TLS session tickets by account: offered when there is one, kept when the server sends one (the relogins scenario). */
+  tlsSessions?: Map<string, Buffer>;
 }
 
 /** What was negotiated, so a comparison can show it compared like with like. */
@@ -25,6 +27,8 @@ export interface Negotiated {
   tls: string;
   /** The server demanded the legacy session iq (RFC 3921) before presence. */
   sessionIq: boolean;
+  /** The TLS handshake resumed an earlier session (a ticket). */
+  tlsResumed: boolean;
 }
 
 const FEATURES = /<(?:stream:)?features\b[^>]*?(?:\/>|>[\s\S]*?<\/(?:stream:)?features>)/;
@@ -48,7 +52,9 @@ export class XmppConnection {
   negotiated: Negotiated | undefined;
 
   private constructor(private readonly options: LoginOptions) {
-    this.wire = openWire(options.transport, options.port, options.domain, { data: this.onData, fail: (e) => this.fail(e) });
+    const sessions = options.tlsSessions;
+    const resumption = sessions && { session: sessions.get(options.username), onSession: (s: Buffer) => sessions.set(options.username, s) };
+    this.wire = openWire(options.transport, options.port, options.domain, { data: this.onData, fail: (e) => this.fail(e) }, resumption);
   }
 
   /** On a WebSocket each stanza must be sent on its own (send() once per stanza), with stanzaXmlns in its start tag. */
@@ -224,7 +230,7 @@ export class XmppConnection {
     const cert = secure.getPeerCertificate();
     const key = cert.asn1Curve ? `EC ${cert.nistCurve ?? cert.asn1Curve}` : cert.exponent ? `RSA ${cert.bits}` : 'other key';
     const over = o.transport === 'websocket' ? 'WebSocket over ' : '';
-    this.negotiated = { mechanism, tls: `${over}${secure.getProtocol()} ${secure.getCipher().name} ${key}`, sessionIq };
+    this.negotiated = { mechanism, tls: `${over}${secure.getProtocol()} ${secure.getCipher().name} ${key}`, sessionIq, tlsResumed: secure.isSessionReused() };
   }
 }
 

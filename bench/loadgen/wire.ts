@@ -19,6 +19,12 @@ export interface WireEvents {
   fail: (error: Error) => void;
 }
 
+/** TLS session resumption on TCP wires: offer `session`, and hand over each ticket the server sends. */
+export interface TlsResumption {
+  session: Buffer | undefined;
+  onSession(session: Buffer): void;
+}
+
 export interface Wire {
   /** One top-level element per send(), each with its own namespace; otherwise send() takes any run of stanzas. */
   readonly framed: boolean;
@@ -36,8 +42,8 @@ export interface Wire {
   destroy(): void;
 }
 
-export function openWire(transport: Transport, port: number, domain: string, events: WireEvents): Wire {
-  return transport === 'websocket' ? new WebSocketWire(port, domain, events) : new TcpWire(transport, port, domain, events);
+export function openWire(transport: Transport, port: number, domain: string, events: WireEvents, resumption?: TlsResumption): Wire {
+  return transport === 'websocket' ? new WebSocketWire(port, domain, events) : new TcpWire(transport, port, domain, events, resumption);
 }
 
 /** Self-signed certificates are accepted (rejectUnauthorized: false) on both wires: bench only. */
@@ -52,10 +58,11 @@ class TcpWire implements Wire {
     port: number,
     domain: string,
     private readonly events: WireEvents,
+    private readonly resumption?: TlsResumption,
   ) {
     this.socket =
       mode === 'direct'
-        ? this.secure(tlsConnect({ host: HOST, port, servername: domain, ALPNProtocols: ['xmpp-client'], rejectUnauthorized: false }))
+        ? this.secure(tlsConnect({ host: HOST, port, servername: domain, ALPNProtocols: ['xmpp-client'], rejectUnauthorized: false, session: resumption?.session }))
         : tcpConnect({ host: HOST, port });
     this.attach(this.socket);
   }
@@ -73,7 +80,7 @@ class TcpWire implements Wire {
     raw.removeListener('data', this.events.data);
     raw.removeAllListeners('close');
     raw.removeAllListeners('error');
-    this.socket = this.secure(tlsConnect({ socket: raw, servername, rejectUnauthorized: false }));
+    this.socket = this.secure(tlsConnect({ socket: raw, servername, rejectUnauthorized: false, session: this.resumption?.session }));
     this.attach(this.socket);
   }
 
@@ -99,6 +106,8 @@ class TcpWire implements Wire {
   }
 
   private secure(socket: TLSSocket): TLSSocket {
+    const resumption = this.resumption;
+    if (resumption) socket.on('session', (session: Buffer) => resumption.onSession(session));
     this.handshake = new Promise((resolve) => socket.once('secureConnect', () => resolve(socket)));
     return socket;
   }
