@@ -121,12 +121,19 @@ export function parseElement(xml: string | Buffer, limits?: Partial<XmlLimits>):
   return result;
 }
 
+/** Checked limits by the object they were given as: every stream of a server (three per login) shares one. */
+const RESOLVED = new WeakMap<Partial<XmlLimits>, XmlLimits>();
+
 function resolveLimits(limits: Partial<XmlLimits> | undefined): XmlLimits {
+  if (limits === undefined) return DEFAULT_XML_LIMITS;
+  const known = RESOLVED.get(limits);
+  if (known) return known;
   const out = { ...DEFAULT_XML_LIMITS, ...limits };
   for (const [key, value] of Object.entries(out)) {
     // Config validation should have caught this; refuse rather than clamp.
     if (!Number.isSafeInteger(value) || value < 1) throw new RangeError(`XML limit ${key} must be a positive integer, got ${value}`);
   }
+  RESOLVED.set(limits, out);
   return out;
 }
 

@@ -133,6 +133,34 @@ describe('signed audit log', () => {
     assert.deepEqual(r.warnings, ['entries 13 to 13 are not yet covered by a signature (appended moments before the server stopped abruptly, or by a process without the signing key)']);
   });
 
+  test('appends made together are written in one transaction, in call order; a refused one fails alone', async () => {
+    const calls: number[] = [];
+    const appendMany = storage.audit.appendMany.bind(storage.audit);
+    storage.audit.appendMany = (list) => (calls.push(list.length), appendMany(list));
+    const entry = (n: number) => ({ actor: `user${n}@example.org`, action: 'login', decision: 'allow' as const, reason: `together ${n}` });
+    const together = await Promise.all([13, 14, 15].map((n) => log.append(entry(n))));
+    assert.deepEqual(calls, [3], 'one batch');
+    assert.deepEqual(
+      together.map((e) => [e.seq, e.reason]),
+      [
+        [13, 'together 13'],
+        [14, 'together 14'],
+        [15, 'together 15'],
+      ],
+    );
+    calls.length = 0;
+    const mixed = await Promise.allSettled([log.append(entry(16)), log.append({ ...entry(0), reason: 'nul\u0000byte' }), log.append(entry(17))]);
+    assert.deepEqual(
+      mixed.map((r) => r.status),
+      ['fulfilled', 'rejected', 'fulfilled'],
+    );
+    assert.deepEqual(calls, [3, 1, 1, 1], 'the batch was refused, then each entry was tried alone');
+    await log.flush();
+    const r = await verifyAuditLog(storage, dir);
+    assert.equal(r.ok, true);
+    assert.equal(r.ok && r.count, 17);
+  });
+
   test('a burst of appends is sealed once, shortly after, up to its newest entry', async () => {
     const sealed = async () => {
       const r = await verifyAuditLog(storage, dir);

@@ -49,6 +49,8 @@ export const AUDIT_KEY_FILE = 'audit-signing.key';
 export const AUDIT_SEAL_FILE = 'audit-seal.json';
 const SEAL_FILE_INTERVAL_MS = 1000;
 const SEAL_DELAY_MS = 100;
+/** Entries appended in one transaction at most. */
+const MAX_APPEND_BATCH = 500;
 
 export interface AuditKey {
   privateKey: KeyObject;
@@ -140,6 +142,10 @@ export class SignedAuditLog implements AuditSink {
   private sealTimer: NodeJS.Timeout | undefined;
   private lastSealWrite = 0;
   private readonly forwarder: SyslogForwarder | undefined;
+  /** Appends waiting for the next batch; one batch is written at a time. */
+  private queue: { entry: NewAuditEntry; resolve(entry: AuditEntry): void; reject(err: unknown): void }[] = [];
+  private writing: Promise<void> | undefined;
+  private scheduled = false;
 
   constructor(storage: Storage, key: AuditKey, opts: SignedAuditLogOptions) {
     this.storage = storage;
@@ -150,14 +156,54 @@ export class SignedAuditLog implements AuditSink {
     if (syslog?.host) this.forwarder = new SyslogForwarder({ ...syslog, host: syslog.host }, opts.baseDir ?? process.cwd(), opts.log?.child({ component: 'syslog' }));
   }
 
-  /** Appends to the chain, then signs: a checkpoint every N entries; the seal over the newest entry follows shortly. */
-  async append(e: NewAuditEntry): Promise<AuditEntry> {
-    const entry = await this.storage.audit.append(e);
-    if (entry.seq % this.opts.checkpointEvery === 0) await this.checkpoint(entry);
-    this.sealSoon(entry);
-    // Once it is in the local log: the collector gets a copy, never the only one.
-    this.forwarder?.forward(entry);
-    return entry;
+  /**
+   * Appends to the chain, then signs: a checkpoint every N entries; the seal
+   * over the newest entry follows shortly. The entries of one turn of the event
+   * loop, and those that come while a batch is being written, are appended in
+   * one transaction (a flood of refusals or logins need not commit each).
+   */
+  append(e: NewAuditEntry): Promise<AuditEntry> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ entry: e, resolve, reject });
+      if (!this.scheduled && !this.writing) {
+        this.scheduled = true;
+        setImmediate(() => this.writeQueued());
+      }
+    });
+  }
+
+  private writeQueued(): void {
+    this.scheduled = false;
+    if (this.writing || this.queue.length === 0) return;
+    const batch = this.queue.splice(0, MAX_APPEND_BATCH);
+    this.writing = this.appendBatch(batch).finally(() => {
+      this.writing = undefined;
+      this.writeQueued();
+    });
+  }
+
+  private async appendBatch(batch: typeof this.queue): Promise<void> {
+    let entries: AuditEntry[];
+    try {
+      entries = await this.storage.audit.appendMany(batch.map((b) => b.entry));
+    } catch (err) {
+      if (batch.length === 1) return batch[0]!.reject(err);
+      // One refused entry (bad text) must not take the others with it.
+      for (const b of batch) await this.appendBatch([b]);
+      return;
+    }
+    for (const [i, entry] of entries.entries()) {
+      try {
+        if (entry.seq % this.opts.checkpointEvery === 0) await this.checkpoint(entry);
+      } catch (err) {
+        batch[i]!.reject(err);
+        continue;
+      }
+      // Once it is in the local log: the collector gets a copy, never the only one.
+      this.forwarder?.forward(entry);
+      batch[i]!.resolve(entry);
+    }
+    this.sealSoon(entries.at(-1)!);
   }
 
   /** Syslog forwarding statistics, when forwarding is on. */
@@ -234,8 +280,12 @@ export class SignedAuditLog implements AuditSink {
     this.sealTimer.unref();
   }
 
-  /** Writes the seal still waiting for its turn, in the database and in data_dir (e.g. before the process exits). */
+  /** Writes the appends and the seal still waiting for their turn, in the database and in data_dir (e.g. before the process exits). */
   async flush(): Promise<void> {
+    while (this.writing || this.queue.length > 0) {
+      if (!this.writing) this.writeQueued();
+      await this.writing;
+    }
     await this.sealNow();
     if (this.pendingSeal) this.writeSealFile();
   }

@@ -22,6 +22,23 @@ import { pageLimit, readDate, readInt } from './values.ts';
 const GENESIS_HASH = '0'.repeat(64);
 const VERIFY_PAGE = 1000;
 
+/** Rows per INSERT of appendMany (9 parameters each, far below SQLite's limit). */
+const INSERT_CHUNK = 500;
+
+/** An entry's fields as hashed and stored, checked; its details as canonical JSON text. */
+function checkedEntry(e: NewAuditEntry): { fields: Omit<AuditEntry, 'seq' | 'prevHash' | 'hash'>; detailsText: string } {
+  const ts = e.ts ?? new Date();
+  if (Number.isNaN(ts.getTime())) throw new RangeError('audit entry ts is an invalid Date');
+  if (!AUDIT_DECISIONS.includes(e.decision)) throw new TypeError(`bad audit decision ${String(e.decision)}`);
+  for (const field of ['actor', 'action', 'reason'] as const) checkText(field, e[field]);
+  const detailsText = canonicalJson(JSON.parse(JSON.stringify(e.details ?? {})));
+  const details = JSON.parse(detailsText) as unknown;
+  if (details === null || typeof details !== 'object' || Array.isArray(details)) {
+    throw new TypeError('audit entry details must be a JSON object');
+  }
+  return { fields: { ts, actor: e.actor, action: e.action, decision: e.decision, reason: e.reason, details: details as Record<string, unknown> }, detailsText };
+}
+
 export class KyselyAuditStore implements AuditStore {
   readonly #db: Kysely<Database>;
 
@@ -30,16 +47,17 @@ export class KyselyAuditStore implements AuditStore {
   }
 
   async append(e: NewAuditEntry): Promise<AuditEntry> {
-    const ts = e.ts ?? new Date();
-    if (Number.isNaN(ts.getTime())) throw new RangeError('audit entry ts is an invalid Date');
-    if (!AUDIT_DECISIONS.includes(e.decision)) throw new TypeError(`bad audit decision ${String(e.decision)}`);
-    for (const field of ['actor', 'action', 'reason'] as const) checkText(field, e[field]);
-    const detailsText = canonicalJson(JSON.parse(JSON.stringify(e.details ?? {})));
-    const details = JSON.parse(detailsText) as unknown;
-    if (details === null || typeof details !== 'object' || Array.isArray(details)) {
-      throw new TypeError('audit entry details must be a JSON object');
-    }
+    return (await this.appendMany([e]))[0]!;
+  }
 
+  /**
+   * Appends entries in order in one transaction: one lock of the head and one
+   * commit for all (a burst of refusals or logins need not commit each). Every
+   * entry is checked first; one that is refused refuses the whole call.
+   */
+  async appendMany(list: readonly NewAuditEntry[]): Promise<AuditEntry[]> {
+    const checked = list.map(checkedEntry);
+    if (checked.length === 0) return [];
     return this.#db.transaction().execute(async (trx) => {
       // The no-op update takes the head's row lock (PostgreSQL) or the write lock
       // (SQLite) and returns the tip as it is once we hold it.
@@ -50,33 +68,36 @@ export class KyselyAuditStore implements AuditStore {
         .returning(['seq', 'hash'])
         .executeTakeFirst();
       if (!head) throw new Error('audit chain head row is missing: the audit log has been tampered with');
-      const unhashed: Omit<AuditEntry, 'hash'> = {
-        seq: readInt(head.seq) + 1,
-        ts,
-        actor: e.actor,
-        action: e.action,
-        decision: e.decision,
-        reason: e.reason,
-        details: details as Record<string, unknown>,
-        prevHash: head.hash,
-      };
-      const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
-      await trx
-        .insertInto('audit_log')
-        .values({
-          seq: entry.seq,
-          ts,
-          actor: entry.actor,
-          action: entry.action,
-          decision: entry.decision,
-          reason: entry.reason,
-          details: detailsText,
-          prev_hash: entry.prevHash,
-          hash: entry.hash,
-        })
-        .execute();
-      await trx.updateTable('audit_head').set({ seq: entry.seq, hash: entry.hash }).where('id', '=', 1).execute();
-      return entry;
+      let seq = readInt(head.seq);
+      let prevHash = head.hash;
+      const entries: AuditEntry[] = [];
+      for (const c of checked) {
+        const unhashed: Omit<AuditEntry, 'hash'> = { seq: ++seq, ...c.fields, prevHash };
+        const entry: AuditEntry = { ...unhashed, hash: entryHash(unhashed) };
+        entries.push(entry);
+        prevHash = entry.hash;
+      }
+      for (let i = 0; i < entries.length; i += INSERT_CHUNK) {
+        await trx
+          .insertInto('audit_log')
+          .values(
+            entries.slice(i, i + INSERT_CHUNK).map((entry, k) => ({
+              seq: entry.seq,
+              ts: entry.ts,
+              actor: entry.actor,
+              action: entry.action,
+              decision: entry.decision,
+              reason: entry.reason,
+              details: checked[i + k]!.detailsText,
+              prev_hash: entry.prevHash,
+              hash: entry.hash,
+            })),
+          )
+          .execute();
+      }
+      const last = entries.at(-1)!;
+      await trx.updateTable('audit_head').set({ seq: last.seq, hash: last.hash }).where('id', '=', 1).execute();
+      return entries;
     });
   }
 

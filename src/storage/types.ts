@@ -78,6 +78,8 @@ export type AuditVerifyResult = { ok: true; count: number } | { ok: false; broke
 export interface AuditStore {
   /** Appends to the hash chain; appends are serialised across processes. */
   append(e: NewAuditEntry): Promise<AuditEntry>;
+  /** Appends several entries, in order, in one transaction (all or none). */
+  appendMany(entries: readonly NewAuditEntry[]): Promise<AuditEntry[]>;
   list(opts?: { afterSeq?: number; limit?: number; action?: string }): Promise<AuditEntry[]>;
   /** Recomputes the chain; reports the first edited, missing or out-of-place entry. */
   verify(): Promise<AuditVerifyResult>;

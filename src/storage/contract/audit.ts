@@ -90,6 +90,34 @@ export function auditContract(target: ContractTarget): void {
       assert.deepEqual(await s.audit.verify(), { ok: true, count: 1 });
     }));
 
+  test('appendMany continues the same chain in order in one transaction; a bad entry refuses the whole call', () =>
+    withStorage(target, async (s) => {
+      await appendN(s, 2);
+      const ts = new Date('2026-05-01T10:00:00.000Z');
+      const batch = await s.audit.appendMany(
+        [3, 4, 5].map((i) => ({ ts, actor: `user${i}@example.org`, action: 'login', decision: 'allow' as const, reason: `r${i}` })),
+      );
+      assert.deepEqual(
+        batch.map((e) => e.seq),
+        [3, 4, 5],
+      );
+      const all = await s.audit.list({ limit: 10 });
+      for (let i = 2; i < 5; i++) {
+        assert.equal(all[i]!.prevHash, all[i - 1]!.hash, `entry ${i + 1} chains to entry ${i}`);
+        assert.equal(all[i]!.hash, specHash(all[i - 1]!.hash, all[i]!));
+      }
+      await assert.rejects(
+        s.audit.appendMany([
+          { actor: 'a@example.org', action: 'login', decision: 'allow', reason: 'fine' },
+          { actor: 'b@example.org', action: 'login', decision: 'maybe' as never, reason: 'bad decision' },
+        ]),
+        /bad audit decision/,
+      );
+      assert.equal((await s.audit.list({ limit: 10 })).length, 5, 'nothing of the refused call was stored');
+      assert.deepEqual(await s.audit.appendMany([]), []);
+      assert.equal((await s.audit.verify()).ok, true);
+    }));
+
   test('list pages by seq and filters by action', () =>
     withStorage(target, async (s) => {
       await appendN(s, 7);
