@@ -7,7 +7,7 @@ import { KyselyAuditStore } from './audit.ts';
 import { MIGRATION_NAMES, migrationProvider } from './migrations/index.ts';
 import { createPostgresDb } from './postgres.ts';
 import { SQLITE_BUSY_TIMEOUT_MS, createSqliteDb, toSqlite } from './sqlite.ts';
-import { SqliteWriterThread } from './sqlite-writer.ts';
+import { SqliteWriterError, SqliteWriterThread } from './sqlite-writer.ts';
 import {
   SchemaTooNewError,
   type Backend,
@@ -34,7 +34,7 @@ export async function openStorage(cfg: StorageConfig, opts: OpenOptions = {}): P
     await db.destroy();
     throw err;
   }
-  return new KyselyStorage(cfg.backend, db, cfg.backend === 'sqlite' && cfg.path !== ':memory:' ? cfg.path : undefined);
+  return new KyselyStorage(cfg.backend, db, cfg.backend === 'sqlite' && cfg.path !== ':memory:' ? cfg.path : undefined, opts.onError);
 }
 
 /**
@@ -64,14 +64,18 @@ class KyselyStorage implements Storage {
   #closing: Promise<void> | undefined;
   /** The SQLite file, when writes can go to a writer thread (not for ':memory:', which a thread cannot share). */
   readonly #sqlitePath: string | undefined;
-  #writer: SqliteWriterThread | undefined;
+  private writer: SqliteWriterThread | undefined;
+  readonly #onError: ((err: Error) => void) | undefined;
+  #toldWriterFailed = false;
 
   constructor(
     readonly backend: Backend,
     readonly db: Kysely<Database>,
     sqlitePath?: string,
+    onError?: (err: Error) => void,
   ) {
     this.#sqlitePath = sqlitePath;
+    this.#onError = onError;
     this.accounts = new KyselyAccountStore(db);
     this.audit = new KyselyAuditStore(db);
   }
@@ -95,18 +99,36 @@ class KyselyStorage implements Storage {
 
   async runWrite(query: Compilable): Promise<void> {
     const compiled = query.compile();
-    if (this.#sqlitePath === undefined || this.#closing) {
+    if (this.#sqlitePath === undefined || this.#closing || this.#writerDown()) {
       await this.db.executeQuery(compiled);
       return;
     }
     // Started on first use: most command-line runs never write the message path.
-    this.#writer ??= new SqliteWriterThread(this.#sqlitePath, SQLITE_BUSY_TIMEOUT_MS);
-    await this.#writer.run(compiled.sql, compiled.parameters.map(toSqlite));
+    this.writer ??= new SqliteWriterThread(this.#sqlitePath, SQLITE_BUSY_TIMEOUT_MS);
+    try {
+      await this.writer.run(compiled.sql, compiled.parameters.map(toSqlite));
+    } catch (err) {
+      // The statement's own error (a constraint) is the caller's. If the thread
+      // died, its statements run here from now on, this one too: had the thread
+      // run it before dying, a unique key (the archives' stanza ids) refuses the copy.
+      if (err instanceof SqliteWriterError || !this.#writerDown()) throw err;
+      await this.db.executeQuery(compiled);
+    }
+  }
+
+  /** Whether the writer thread died (told once, through onError). */
+  #writerDown(): boolean {
+    if (!this.writer?.failed) return false;
+    if (!this.#toldWriterFailed) {
+      this.#toldWriterFailed = true;
+      this.#onError?.(new Error('the SQLite writer thread ended unexpectedly; archive writes now run on the main connection'));
+    }
+    return true;
   }
 
   close(): Promise<void> {
     this.#closing ??= (async () => {
-      await this.#writer?.close();
+      await this.writer?.close();
       await this.db.destroy();
     })();
     return this.#closing;

@@ -25,7 +25,7 @@ interface Reply {
 }
 
 export class SqliteWriterThread {
-  readonly #worker: Worker;
+  private readonly worker: Worker;
   readonly #pending = new Map<number, { resolve(changes: number): void; reject(err: Error): void }>();
   #nextId = 0;
   #failure: Error | undefined;
@@ -33,12 +33,17 @@ export class SqliteWriterThread {
   #drained: (() => void) | undefined;
 
   constructor(path: string, busyTimeoutMs: number, maxStatements = 64) {
-    this.#worker = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), { workerData: { path, busyTimeoutMs, maxStatements } });
+    this.worker = new Worker(new URL('./sqlite-writer-worker.js', import.meta.url), { workerData: { path, busyTimeoutMs, maxStatements } });
     // Only pending writes keep the process alive (see run).
-    this.#worker.unref();
-    this.#worker.on('message', (r: Reply) => this.#settle(r));
-    this.#worker.on('error', (err) => this.#fail(err));
-    this.#worker.on('exit', (code) => this.#fail(new Error(`the SQLite writer thread exited (code ${code})`)));
+    this.worker.unref();
+    this.worker.on('message', (r: Reply) => this.#settle(r));
+    this.worker.on('error', (err) => this.#fail(err));
+    this.worker.on('exit', (code) => this.#fail(new Error(`the SQLite writer thread exited (code ${code})`)));
+  }
+
+  /** The thread ended other than by close(): nothing more can run there. */
+  get failed(): boolean {
+    return this.#failure !== undefined && this.#closing === undefined;
   }
 
   /** Runs one write statement in the thread; resolves with the number of rows it changed. */
@@ -46,10 +51,10 @@ export class SqliteWriterThread {
     if (this.#failure) return Promise.reject(this.#failure);
     if (this.#closing) return Promise.reject(new Error('the SQLite writer thread is closing'));
     const id = ++this.#nextId;
-    if (this.#pending.size === 0) this.#worker.ref();
+    if (this.#pending.size === 0) this.worker.ref();
     return new Promise<number>((resolve, reject) => {
       this.#pending.set(id, { resolve, reject });
-      this.#worker.postMessage({ id, sql, params });
+      this.worker.postMessage({ id, sql, params });
     });
   }
 
@@ -58,9 +63,9 @@ export class SqliteWriterThread {
     this.#closing ??= (async () => {
       if (this.#pending.size > 0 && !this.#failure) await new Promise<void>((r) => (this.#drained = r));
       if (this.#failure) return;
-      const exited = new Promise<void>((r) => this.#worker.once('exit', () => r()));
-      this.#worker.ref(); // until it has exited
-      this.#worker.postMessage({ close: true });
+      const exited = new Promise<void>((r) => this.worker.once('exit', () => r()));
+      this.worker.ref(); // until it has exited
+      this.worker.postMessage({ close: true });
       await exited;
     })();
     return this.#closing;
@@ -86,7 +91,7 @@ export class SqliteWriterThread {
 
   #afterSettle(): void {
     if (this.#pending.size > 0) return;
-    this.#worker.unref();
+    this.worker.unref();
     this.#drained?.();
     this.#drained = undefined;
   }

@@ -126,3 +126,25 @@ test('Date and boolean parameters are bound as epoch milliseconds and 0/1, throu
     await s.close();
   }
 });
+
+test('runWrite survives the writer thread dying: later statements run on the main connection, told once through onError', async () => {
+  const errors: string[] = [];
+  const s = await openStorage({ backend: 'sqlite', path: newFile() }, { onError: (err) => errors.push(err.message) });
+  try {
+    const insert = (local: string) => s.db.insertInto('accounts').values({ domain: 'd', localpart: local, created_at: 0, disabled: 0, is_admin: 0 } as never);
+    await s.runWrite(insert('before'));
+    // A crash of the thread, which nothing outside the process can cause: end it the hard way.
+    await (s as unknown as { writer: { worker: { terminate(): Promise<number> } } }).writer.worker.terminate();
+    await s.runWrite(insert('after'));
+    await s.runWrite(insert('later'));
+    const rows = await sql<{ localpart: string }>`select localpart from accounts order by localpart`.execute(s.db);
+    assert.deepEqual(
+      rows.rows.map((r) => r.localpart),
+      ['after', 'before', 'later'],
+    );
+    assert.equal(errors.length, 1);
+    assert.match(errors[0]!, /writer thread ended unexpectedly/);
+  } finally {
+    await s.close();
+  }
+});

@@ -113,8 +113,9 @@ export interface OpenOptions {
   /** Apply pending migrations (default true). A newer database is refused either way. */
   migrate?: boolean;
   /**
-   * PostgreSQL only: an idle pooled connection failed (server restart, network).
-   * The pool drops it and reconnects on the next query; this is for logging.
+   * For logging, nothing to handle: on PostgreSQL an idle pooled connection
+   * failed (server restart, network; the pool reconnects on the next query);
+   * on SQLite the writer thread died (runWrite then runs on the main connection).
    */
   onError?: (err: Error) => void;
 }
