@@ -4,7 +4,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Logger } from 'pino';
 import type { z } from 'zod';
-import type { Element } from '../xmpp/element.ts';
+import { x, type Element } from '../xmpp/element.ts';
 import type { JID } from '../xmpp/jid.ts';
 import type { ModuleRule, PolicyRequest, Verdict } from '../policy/types.ts';
 import type { Classifier } from './router.ts';
@@ -179,6 +179,13 @@ export interface ModuleDefinition<Options = Record<string, never>> {
   /** Policy actions this module asks the decision point about. */
   actions?: readonly string[];
   setup(ctx: ModuleContext<Options>): void | Promise<void>;
+}
+
+/** The result a component sends to an iq addressed to it (RFC 6120 §8.2.3): the same id, the addresses swapped. */
+export function componentResult(iq: Element, route: RouteContext, payload?: Element): Element {
+  const result = x('iq', { type: 'result', id: iq.attrs.id ?? '', from: route.to.toString(), to: route.from.toString() });
+  if (payload) result.append(payload);
+  return result;
 }
 
 export function defineModule<Options>(def: ModuleDefinition<Options>): ModuleDefinition<Options> {

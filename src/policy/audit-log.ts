@@ -25,6 +25,7 @@ import type { Kysely } from 'kysely';
 import type { Logger } from 'pino';
 import type { AuditEntry, AuditVerifyResult, NewAuditEntry, Storage } from '../storage/types.ts';
 import { readDate, readInt } from '../storage/values.ts';
+import { GroupCommit } from '../storage/group-commit.ts';
 import type { AuditSink } from './decision-point.ts';
 import { SyslogForwarder, type ForwarderStats, type SyslogOptions } from './syslog.ts';
 
@@ -142,16 +143,15 @@ export class SignedAuditLog implements AuditSink {
   private sealTimer: NodeJS.Timeout | undefined;
   private lastSealWrite = 0;
   private readonly forwarder: SyslogForwarder | undefined;
-  /** Appends waiting for the next batch; one batch is written at a time. */
-  private queue: { entry: NewAuditEntry; resolve(entry: AuditEntry): void; reject(err: unknown): void }[] = [];
-  private writing: Promise<void> | undefined;
-  private scheduled = false;
+  /** Appends in batches: one transaction for what comes together (src/storage/group-commit.ts). */
+  private readonly appends: GroupCommit<NewAuditEntry, AuditEntry>;
 
   constructor(storage: Storage, key: AuditKey, opts: SignedAuditLogOptions) {
     this.storage = storage;
     this.db = storage.db.withTables<CheckpointTables>() as unknown as Kysely<CheckpointTables>;
     this.key = key;
     this.opts = opts;
+    this.appends = new GroupCommit((entries) => storage.audit.appendMany(entries), MAX_APPEND_BATCH);
     const syslog = opts.syslog;
     if (syslog?.host) this.forwarder = new SyslogForwarder({ ...syslog, host: syslog.host }, opts.baseDir ?? process.cwd(), opts.log?.child({ component: 'syslog' }));
   }
@@ -162,48 +162,13 @@ export class SignedAuditLog implements AuditSink {
    * loop, and those that come while a batch is being written, are appended in
    * one transaction (a flood of refusals or logins need not commit each).
    */
-  append(e: NewAuditEntry): Promise<AuditEntry> {
-    return new Promise((resolve, reject) => {
-      this.queue.push({ entry: e, resolve, reject });
-      if (!this.scheduled && !this.writing) {
-        this.scheduled = true;
-        setImmediate(() => this.writeQueued());
-      }
-    });
-  }
-
-  private writeQueued(): void {
-    this.scheduled = false;
-    if (this.writing || this.queue.length === 0) return;
-    const batch = this.queue.splice(0, MAX_APPEND_BATCH);
-    this.writing = this.appendBatch(batch).finally(() => {
-      this.writing = undefined;
-      this.writeQueued();
-    });
-  }
-
-  private async appendBatch(batch: typeof this.queue): Promise<void> {
-    let entries: AuditEntry[];
-    try {
-      entries = await this.storage.audit.appendMany(batch.map((b) => b.entry));
-    } catch (err) {
-      if (batch.length === 1) return batch[0]!.reject(err);
-      // One refused entry (bad text) must not take the others with it.
-      for (const b of batch) await this.appendBatch([b]);
-      return;
-    }
-    for (const [i, entry] of entries.entries()) {
-      try {
-        if (entry.seq % this.opts.checkpointEvery === 0) await this.checkpoint(entry);
-      } catch (err) {
-        batch[i]!.reject(err);
-        continue;
-      }
-      // Once it is in the local log: the collector gets a copy, never the only one.
-      this.forwarder?.forward(entry);
-      batch[i]!.resolve(entry);
-    }
-    this.sealSoon(entries.at(-1)!);
+  async append(e: NewAuditEntry): Promise<AuditEntry> {
+    const entry = await this.appends.add(e);
+    // Once it is in the local log: the collector gets a copy, never the only one.
+    this.forwarder?.forward(entry);
+    this.sealSoon(entry);
+    if (entry.seq % this.opts.checkpointEvery === 0) await this.checkpoint(entry);
+    return entry;
   }
 
   /** Syslog forwarding statistics, when forwarding is on. */
@@ -282,10 +247,7 @@ export class SignedAuditLog implements AuditSink {
 
   /** Writes the appends and the seal still waiting for their turn, in the database and in data_dir (e.g. before the process exits). */
   async flush(): Promise<void> {
-    while (this.writing || this.queue.length > 0) {
-      if (!this.writing) this.writeQueued();
-      await this.writing;
-    }
+    await this.appends.drain();
     await this.sealNow();
     if (this.pendingSeal) this.writeSealFile();
   }

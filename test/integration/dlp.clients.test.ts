@@ -79,7 +79,8 @@ describe('content rules (DLP) through a real client (@xmpp/client)', () => {
     assert.equal(pat.messages.some((s) => s.attrs.id === 'lib-block'), false);
 
     let entry: AuditEntry | undefined;
-    for (let i = 0; i < 50 && !entry; i++) {
+    // Appended off the stanza path, in a batch: up to 5 s on a loaded machine.
+    for (let i = 0; i < 250 && !entry; i++) {
       entry = (await ts.server.storage.audit.list({ limit: 1000 })).find((e) => e.details.rule === 'no-cards-to-partners');
       if (!entry) await new Promise((r) => setTimeout(r, 20));
     }

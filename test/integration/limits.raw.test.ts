@@ -199,6 +199,45 @@ describe('traffic limits', () => {
     }
   });
 
+  test('the account byte limit: two sessions each within their own byte rate but together above the account rate are closed; another account is not', async () => {
+    // Each stream may send 64 KiB/s; the account 32 KiB/s in all. Two sessions at 20 KiB/s each: 40 KiB/s for the account.
+    const ts = await startTestServer({
+      limits: { bytes_per_second: 65_536, bytes_burst: 65_536, account_bytes_per_second: 32_768, account_bytes_burst: 32_768, throttle_tolerance: 1 },
+    });
+    const clients: RawClient[] = [];
+    try {
+      const heavy = await ts.addUser('heavy');
+      const light = await ts.addUser('light');
+      const opts = { port: ts.starttlsPort, dataDir: ts.dataDir };
+      for (const resource of ['one', 'two']) clients.push(await login({ ...opts, username: heavy.local, password: heavy.password, resource }));
+      const other = await login({ ...opts, username: light.local, password: light.password });
+      clients.push(other);
+      // A 1 KiB headline to nobody: nothing comes back, only bytes count.
+      const kib = `<message to='nobody@${ts.domain}' type='headline'><body>${'x'.repeat(950)}</body></message>`;
+      let tick = 0;
+      const sending = setInterval(() => {
+        for (const c of clients.slice(0, 2)) if (!c.socket.destroyed) c.sendRaw(kib);
+        // 10 KiB/s from the other account: within both of its limits.
+        if (++tick % 2 === 0 && !other.socket.destroyed) other.sendRaw(kib);
+      }, 50);
+      const started = Date.now();
+      try {
+        for (const c of clients.slice(0, 2)) {
+          const error = await c.expectStreamError('policy-violation', 15_000);
+          assert.equal(error.text, 'You are sending too fast for too long.');
+        }
+        assert.ok(Date.now() - started >= 1000, 'not before the tolerance has passed');
+        assert.equal(other.closed, false, 'the other account is still connected');
+      } finally {
+        clearInterval(sending);
+      }
+      await stillServed(other);
+    } finally {
+      for (const c of clients) c.destroy();
+      await ts.stop();
+    }
+  });
+
   test('an idle bound client is pinged, and disconnected when it does not answer', async () => {
     const ts = await startTestServer({ limits: { idle_timeout: 10, ping_timeout: 1 } });
     try {

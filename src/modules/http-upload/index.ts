@@ -11,7 +11,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { z } from 'zod';
-import { defineModule, type RouteContext } from '../../core/module.ts';
+import { componentResult, defineModule, type RouteContext } from '../../core/module.ts';
 import { PASSWORD_LOGIN_SERVICE, type PasswordLogin } from '../../core/password-login.ts';
 import { featureFact } from '../../policy/compile.ts';
 import { x, type Element } from '../../xmpp/element.ts';
@@ -183,7 +183,7 @@ export default defineModule({
     });
 
     const reply = (iq: Element, route: RouteContext, payload?: Element) =>
-      ctx.send(x('iq', { type: 'result', id: iq.attrs.id ?? '', from: route.to.toString(), to: route.from.toString() }, ...(payload ? [payload] : [])));
+      ctx.send(componentResult(iq, route, payload));
     ctx.component(domain, opts.name, async (stanza, route) => {
       const type = stanza.attrs.type;
       // Errors and results are never answered (RFC 6120 §8.3.1); messages and presence have nothing to do here.

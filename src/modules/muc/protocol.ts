@@ -4,7 +4,7 @@
 // muc#owner and archive queries (XEP-0313), takes groupchat messages and
 // mediated invitations; room/nick
 // takes join/leave/nick presence, private messages and self-pings (XEP-0410).
-import type { RouteContext } from '../../core/module.ts';
+import { componentResult, type RouteContext } from '../../core/module.ts';
 import { x, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
 import { JidError, parseJID, type JID } from '../../xmpp/jid.ts';
@@ -408,14 +408,7 @@ export class MucProtocol {
   }
 
   private async reply(iq: Element, route: RouteContext, payload?: Element): Promise<void> {
-    const reply = x('iq', {
-      type: 'result',
-      id: iq.attrs.id!,
-      from: route.to.toString(),
-      to: route.from.toString(),
-    });
-    if (payload) reply.append(payload);
-    await this.service.send(reply);
+    await this.service.send(componentResult(iq, route, payload));
   }
 }
 

@@ -9,7 +9,7 @@
 // Docs: docs/modules/proxy65.md.
 import { z } from 'zod';
 import { bindAddress, port } from '../../config/schema/common.ts';
-import { defineModule, type RouteContext } from '../../core/module.ts';
+import { componentResult, defineModule, type RouteContext } from '../../core/module.ts';
 import { setTransferProxy } from '../../policy/obligations.ts';
 import { x, type Element } from '../../xmpp/element.ts';
 import { StanzaError } from '../../xmpp/errors.ts';
@@ -121,7 +121,7 @@ export default defineModule({
     ctx.every(60_000, () => relay.purge());
 
     const reply = (iq: Element, route: RouteContext, payload?: Element) =>
-      ctx.send(x('iq', { type: 'result', id: iq.attrs.id ?? '', from: route.to.toString(), to: route.from.toString() }, ...(payload ? [payload] : [])));
+      ctx.send(componentResult(iq, route, payload));
 
     ctx.component(domain, opts.name, (stanza, route) => {
       const type = stanza.attrs.type;
