@@ -2,7 +2,8 @@
 // each target server and prints absolute figures and Palisade/Prosody and
 // Palisade/ejabberd ratios;
 // then the in-process measurements of Palisade alone (presence fan-out, policy
-// decision cost); fanoutnet is the fan-out measured over the network on every server.
+// decision cost); fanoutnet is the fan-out measured over the network on every server,
+// mucnet a groupchat message fanned out to a room's occupants.
 // Progress goes to stderr; JSON lines and the table to stdout.
 import { rmSync } from 'node:fs';
 import { appendFile, mkdtemp, rm } from 'node:fs/promises';
@@ -19,6 +20,7 @@ import { DRAIN_LIMIT_MS, latencyScenario } from './scenarios/latency.ts';
 import { loginsScenario } from './scenarios/logins.ts';
 import { reloginsScenario } from './scenarios/relogins.ts';
 import { messagesScenario } from './scenarios/messages.ts';
+import { mucScenario, ROUND_LIMIT_MS } from './scenarios/muc.ts';
 import { inParallel, LOGIN_TIMEOUT_MS, type Scenario, type ScenarioResult } from './scenarios/scenario.ts';
 import { CERTIFICATE_KIND, makeCertificate } from './targets/certificate.ts';
 import { ejabberd, ejabberdMam } from './targets/ejabberd.ts';
@@ -31,7 +33,7 @@ const DOMAIN = 'bench.test';
 const PASSWORD = 'bench-password-0123';
 
 /** Scenarios against spawned servers, then in-process measurements of Palisade alone. */
-const SERVER_SCENARIOS = ['logins', 'relogins', 'messages', 'websocket', 'latency', 'idle', 'fanoutnet'] as const;
+const SERVER_SCENARIOS = ['logins', 'relogins', 'messages', 'websocket', 'latency', 'idle', 'fanoutnet', 'mucnet'] as const;
 /** The chat scenarios (throughput over TCP and WebSocket, latency at a fixed rate): the same archiving question. */
 const MESSAGE_SCENARIOS = new Set(['messages', 'websocket', 'latency']);
 /** The reference servers, each with a ratio column Palisade/reference. */
@@ -54,6 +56,8 @@ const SCENARIO_NAMES: readonly string[] = [...SERVER_SCENARIOS, ...IN_PROCESS, U
 const UPLOAD_RUNS = 5;
 /** Presence updates timed per fan-out measurement, in-process and over the network (after the initial presence). */
 const FANOUT_RUNS = 30;
+/** Groupchat messages timed in the mucnet scenario, each from the next occupant. */
+const MUC_ROUNDS = 30;
 /** Issue 6's target for classify+decide (also in bench/policy-decide.ts, which run.ts imports only when needed). */
 const TARGET_MEDIAN_US = 5;
 
@@ -72,6 +76,7 @@ const USAGE = `Usage: npm run bench [-- options]
   --mechanism M        force SCRAM-SHA-1 or SCRAM-SHA-256 (default: strongest offered)
   --fanout N           fanout: online subscribers that receive one presence (default 500, 1..2000)
   --fanout-contacts N  fanoutnet: contacts subscribed over XMPP that receive one presence (default 100, 1..1000)
+  --muc-occupants N    mucnet: occupants of one room that receive each groupchat message (default 100, 2..1000)
   --only LIST          run only these scenarios, comma-separated: ${SCENARIO_NAMES.join(',')} (default: all)
   --json FILE          also append each result as a JSON line to FILE
   --help`;
@@ -91,6 +96,7 @@ interface Options {
   json: string | undefined;
   fanout: number;
   fanoutContacts: number;
+  mucOccupants: number;
   only: Set<string>;
 }
 
@@ -124,6 +130,7 @@ function parseOptions(): Options | undefined {
       json: { type: 'string' },
       fanout: { type: 'string' },
       'fanout-contacts': { type: 'string' },
+      'muc-occupants': { type: 'string' },
       only: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -159,6 +166,7 @@ function parseOptions(): Options | undefined {
     json: values.json,
     fanout: int('fanout', values.fanout, 500, 1, 2000),
     fanoutContacts: int('fanout-contacts', values['fanout-contacts'], 100, 1, 1000),
+    mucOccupants: int('muc-occupants', values['muc-occupants'], 100, 2, 1000),
     only,
   };
 }
@@ -318,6 +326,22 @@ const ROWS: Record<string, [string, string, boolean][]> = {
     ['undelivered', 'presences not received in time', false],
     ['setupSeconds', 'set-up: logins and subscriptions (s)', false],
   ],
+  mucnet: [
+    ['p50Ms', 'groupchat message to all occupants p50 (ms)', true],
+    ['p95Ms', 'groupchat message to all occupants p95 (ms)', true],
+    ['p99Ms', 'groupchat message to all occupants p99 (ms)', true],
+    ['maxMs', 'groupchat message to all occupants max (ms)', true],
+    ['deliveriesPerServerCpuSecond', 'deliveries per server CPU-s', true],
+    ['serverCpuSeconds', 'server CPU for the rounds (s)', false],
+    ['loadgenCpuSeconds', 'load generator CPU (s)', false],
+    ['otherCpuSeconds', 'other processes CPU (s)', false],
+    ['seconds', 'wall time of the rounds (s)', false],
+    ['occupants', 'occupants joined (sender included)', false],
+    ['rounds', 'messages received by all', false],
+    ['incompleteRounds', `messages not received by all within ${ROUND_LIMIT_MS / 1000} s`, false],
+    ['undelivered', 'deliveries missing in time', false],
+    ['setupSeconds', 'set-up: logins, joins, one untimed message (s)', false],
+  ],
   upload: [
     ['palisadeMBps', 'upload+scan through Palisade (MB/s, median)', true],
     ['clamdMBps', 'clamd INSTREAM alone (MB/s, median)', false],
@@ -430,6 +454,10 @@ function table(records: BenchRecord[], targets: readonly Target[]): string {
     const [ourP99, ejabberdP99] = [fanout(palisade.name), fanout(ejabberd.name)];
     if (scenario === 'fanoutnet' && ourP99 !== undefined && ejabberdP99 !== undefined) {
       notes.push(`fanoutnet: p99 ${format(ourP99)} ms vs ejabberd ${format(ejabberdP99)} ms; target ≤ ejabberd's ${ourP99 <= ejabberdP99 ? 'met' : 'NOT met'}`);
+    }
+    // Issue 9 sets no MUC target; the presence fan-out's (p99 ≤ ejabberd's) is the yardstick.
+    if (scenario === 'mucnet' && ourP99 !== undefined && ejabberdP99 !== undefined) {
+      notes.push(`mucnet: p99 ${format(ourP99)} ms vs ejabberd ${format(ejabberdP99)} ms; ${ourP99 <= ejabberdP99 ? 'not above' : 'ABOVE'} ejabberd's`);
     }
     const mechanisms = new Set([...byTarget.values()].map((r) => r.result?.negotiated?.mechanism).filter(Boolean));
     if (mechanisms.size > 1) notes.push(`${scenario}: targets used different SASL mechanisms; force one with --mechanism`);
@@ -565,6 +593,7 @@ async function main(): Promise<number> {
     latencyScenario(options.pairs, options.rate, options.duration),
     idleScenario(options.idle),
     fanoutNetScenario(options.fanoutContacts, FANOUT_RUNS),
+    mucScenario(options.mucOccupants, MUC_ROUNDS),
   ].filter((s) => options.only.has(s.name));
   const machine = { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version };
   const params = {
@@ -582,6 +611,8 @@ async function main(): Promise<number> {
     fanout: options.fanout,
     fanoutContacts: options.fanoutContacts,
     fanoutRuns: FANOUT_RUNS,
+    mucOccupants: options.mucOccupants,
+    mucRounds: MUC_ROUNDS,
     uploadRuns: UPLOAD_RUNS,
   };
   const root = await mkdtemp(join(tmpdir(), 'palisade-bench-'));

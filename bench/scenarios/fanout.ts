@@ -7,7 +7,7 @@
 // going unavailable), then R updates. bench/presence-fanout.ts is the older
 // in-process measurement of Palisade alone.
 import type { XmppConnection } from '../loadgen/connection.ts';
-import { closeAll, CpuMeter, loginAll, percentile, sleep, type Scenario } from './scenario.ts';
+import { Arrivals, attr, bare, closeAll, CpuMeter, loginAll, percentile, sleep, TAIL_CHARS, type Scenario } from './scenario.ts';
 
 /** Bound for all contacts' subscriptions to be approved. */
 const SUBSCRIBE_LIMIT_MS = 60_000;
@@ -19,19 +19,9 @@ const MAX_INCOMPLETE_RUNS = 3;
 const PAUSE_MS = 50;
 /** After the subscriptions, time for what the server still sends (roster pushes, the publisher's presence). */
 const SETTLE_MS = 500;
-/** Received text kept per session for a tag split across two reads. */
-const TAIL_CHARS = 1000;
 
 const PRESENCE_TAG = /<presence\b[^>]*>/g;
 const ROSTER_GET = (xmlns: string, id: string): string => `<iq${xmlns} type='get' id='${id}'><query xmlns='jabber:iq:roster'/></iq>`;
-
-function attr(tag: string, name: string): string | undefined {
-  return new RegExp(`\\s${name}=(['"])([^'"]*)\\1`).exec(tag)?.[2];
-}
-
-function bare(jid: string): string {
-  return jid.split('/')[0]!;
-}
 
 export function fanoutNetScenario(contactCount: number, runs: number): Scenario {
   return {
@@ -54,37 +44,8 @@ export function fanoutNetScenario(contactCount: number, runs: number): Scenario 
       const contacts = connections.slice(1).filter((c): c is XmppConnection => c !== undefined);
       if (contacts.length === 0) throw new Error(`no contact logged in (${firstError})`);
 
-      // What the contacts wait for now: each is "waiting" until its received text matches.
-      let matches: (text: string) => boolean = () => false;
-      let waiting = new Set<number>();
-      let lastArrival = 0;
-      let allIn: () => void = () => undefined;
-      const tails = contacts.map(() => '');
-      contacts.forEach((contact, i) => {
-        contact.takeOver((chunk) => {
-          const text = tails[i] + chunk;
-          tails[i] = text.slice(-TAIL_CHARS);
-          if (waiting.has(i) && matches(text)) {
-            lastArrival = performance.now();
-            waiting.delete(i);
-            if (waiting.size === 0) allIn();
-          }
-        }, onLost);
-      });
-      /** Runs `act`, then waits (bounded) until every active contact has matched; returns the indices that did not. */
-      const everyone = async (active: number[], match: (text: string) => boolean, limitMs: number, act: () => void): Promise<number[]> => {
-        tails.fill('');
-        matches = match;
-        waiting = new Set(active);
-        const done = new Promise<void>((resolve) => (allIn = resolve));
-        act();
-        let timer: NodeJS.Timeout | undefined;
-        await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, limitMs)))]);
-        clearTimeout(timer);
-        const missing = [...waiting];
-        waiting = new Set();
-        return missing;
-      };
+      // What each contact receives, watched for what the current step waits for.
+      const arrivals = new Arrivals(contacts, onLost);
 
       // The publisher: roster get (a server delivers subscription requests only to
       // sessions that asked for the roster, RFC 6121 §3.1.3), then approves each request once.
@@ -117,7 +78,7 @@ export function fanoutNetScenario(contactCount: number, runs: number): Scenario 
       const fromPublisher = (tag: string): boolean => bare(attr(tag, 'from') ?? '') === publisherBare;
       const presences = (text: string): string[] => [...text.matchAll(PRESENCE_TAG)].map((m) => m[0]);
       const all = contacts.map((_, i) => i);
-      const notSubscribed = await everyone(
+      const notSubscribed = await arrivals.everyone(
         all,
         (text) => presences(text).some((tag) => fromPublisher(tag) && attr(tag, 'type') === 'subscribed'),
         SUBSCRIBE_LIMIT_MS,
@@ -143,18 +104,18 @@ export function fanoutNetScenario(contactCount: number, runs: number): Scenario 
       const timed = async (label: string, extra = ''): Promise<number | undefined> => {
         const marker = `<status>fanout ${label} ${nonce}</status>`;
         let start = 0;
-        const missing = await everyone(active, (text) => text.includes(marker), ARRIVAL_LIMIT_MS, () => {
+        const missing = await arrivals.everyone(active, (text) => text.includes(marker), ARRIVAL_LIMIT_MS, () => {
           start = performance.now();
           publisher.send(`<presence${publisher.stanzaXmlns}>${extra}${marker}</presence>`);
         });
-        if (missing.length === 0) return lastArrival - start;
+        if (missing.length === 0) return arrivals.lastArrival - start;
         undelivered += missing.length;
         firstError ??= `${missing.length} of ${active.length} contacts did not receive presence '${label}' within ${ARRIVAL_LIMIT_MS} ms`;
         return undefined;
       };
 
       // Initial presence: unavailable first (every contact sees it), then available with a status.
-      const unavailableMissing = await everyone(
+      const unavailableMissing = await arrivals.everyone(
         active,
         (text) => presences(text).some((tag) => fromPublisher(tag) && attr(tag, 'type') === 'unavailable'),
         ARRIVAL_LIMIT_MS,

@@ -114,6 +114,65 @@ export function percentile(values: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
 }
 
+/** Received text kept per session for a tag split across two reads. */
+export const TAIL_CHARS = 1000;
+
+/** An attribute's value in a start tag, by regex (a load generator, not a parser). */
+export function attr(tag: string, name: string): string | undefined {
+  return new RegExp(`\\s${name}=(['"])([^'"]*)\\1`).exec(tag)?.[2];
+}
+
+export function bare(jid: string): string {
+  return jid.split('/')[0]!;
+}
+
+/**
+ * Watches what many sessions receive and waits, bounded, until each of a set
+ * has received text that matches: the fan-out scenarios' "everyone has it".
+ */
+export class Arrivals {
+  /** When the last session of the latest wait matched (performance.now()). */
+  lastArrival = 0;
+  private matches: (text: string, session: number) => boolean = () => false;
+  private waiting = new Set<number>();
+  private allIn: () => void = () => undefined;
+  private readonly tails: string[];
+
+  /** Takes over the sessions' incoming text; `onLost` hears of a session that ended. */
+  constructor(sessions: readonly XmppConnection[], onLost: (error: Error) => void) {
+    this.tails = sessions.map(() => '');
+    sessions.forEach((session, i) => {
+      session.takeOver((chunk) => {
+        const text = this.tails[i] + chunk;
+        this.tails[i] = text.slice(-TAIL_CHARS);
+        if (this.waiting.has(i) && this.matches(text, i)) {
+          this.lastArrival = performance.now();
+          this.waiting.delete(i);
+          if (this.waiting.size === 0) this.allIn();
+        }
+      }, onLost);
+    });
+  }
+
+  /**
+   * Runs `act`, then waits (bounded) until every session in `active` has matched
+   * (`match` gets the received text and the session's index); returns the indices that did not.
+   */
+  async everyone(active: readonly number[], match: (text: string, session: number) => boolean, limitMs: number, act: () => void): Promise<number[]> {
+    this.tails.fill('');
+    this.matches = match;
+    this.waiting = new Set(active);
+    const done = new Promise<void>((resolve) => (this.allIn = resolve));
+    act();
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([done, new Promise<void>((resolve) => (timer = setTimeout(resolve, limitMs)))]);
+    clearTimeout(timer);
+    const missing = [...this.waiting];
+    this.waiting = new Set();
+    return missing;
+  }
+}
+
 export function closeAll(connections: (XmppConnection | undefined)[]): void {
   for (const c of connections) c?.close();
 }

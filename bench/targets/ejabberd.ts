@@ -17,13 +17,15 @@ import { deriveScramKeys } from '../loadgen/scram.ts';
 import type { ServerSetup, Target } from './target.ts';
 
 const CTL = '/usr/sbin/ejabberdctl';
+/** Room size allowed, far above the bench's 1,000 occupants (as Palisade's muc max_users in the bench). */
+const MUC_MAX_USERS = 100_000;
 /** Registering the accounts: start, one try_register per account, stop. */
 const REGISTER_TIMEOUT_MS = 180_000;
 
 // Palisade's module set where ejabberd has a counterpart (roster and presence:
 // mod_roster and the core; carbons: mod_carboncopy; smacks: mod_stream_mgmt;
 // csi: mod_client_state; last-activity: mod_last); mod_privacy because
-// mod_blocking is built on it. No pubsub/PEP, and no s2s.
+// mod_blocking is built on it; group chat: mod_muc. No pubsub/PEP, and no s2s.
 const MODULES: Record<string, Record<string, unknown>> = {
   mod_disco: {},
   mod_ping: {},
@@ -38,6 +40,21 @@ const MODULES: Record<string, Record<string, unknown>> = {
   mod_carboncopy: {},
   mod_stream_mgmt: {},
   mod_client_state: {},
+  // Like Palisade's muc module on conference.<domain>, with no limit the mucnet
+  // scenario's 1,000 occupants reach: max_users (default 200) caps every room,
+  // and the room default below must be raised with it; past max_users_presence
+  // (default 1,000) occupants a room stops broadcasting presence; the message and
+  // presence intervals are 0 (no per-occupant rate), as by default. Rooms are
+  // neither logged (no mod_muc_log) nor archived (no mod_mam).
+  mod_muc: {
+    host: 'conference.@HOST@',
+    access_create: 'all',
+    max_users: MUC_MAX_USERS,
+    max_users_presence: MUC_MAX_USERS,
+    min_message_interval: 0,
+    min_presence_interval: 0,
+    default_room_options: { max_users: MUC_MAX_USERS },
+  },
 };
 
 export const ejabberd = ejabberdTarget(false);

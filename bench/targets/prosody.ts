@@ -13,7 +13,7 @@ import type { ServerSetup, Target } from './target.ts';
 // websocket (RFC 7395 on the HTTPS port, as Palisade serves it). roster answers
 // the roster get without which Prosody delivers no subscription request to a
 // session (the fanoutnet scenario's set-up); Prosody has no roster size or
-// subscription rate limit to raise.
+// subscription rate limit to raise. Group chat is a Component (see config()).
 const MODULES = ['saslauth', 'tls', 'roster', 'disco', 'ping', 'version', 'posix', 'websocket'];
 
 export const prosody = prosodyTarget(false);
@@ -107,6 +107,11 @@ authentication = "internal_hashed"
 password_hash = "${hash}"
 default_iteration_count = ${setup.iterations}
 VirtualHost "${setup.domain}"
+-- Group chat, as Palisade's muc module serves it. Prosody's mod_muc has no
+-- occupant or message rate limit; new rooms stay locked until configured (the
+-- mucnet scenario's owner accepts the defaults, as on the other servers). No mod_muc_mam.
+Component "conference.${setup.domain}" "muc"
+restrict_room_creation = false
 `;
 }
 
