@@ -54,10 +54,6 @@ const UPLOAD = 'upload';
 const SCENARIO_NAMES: readonly string[] = [...SERVER_SCENARIOS, ...IN_PROCESS, UPLOAD];
 /** Timed 10 MB uploads (and as many clamd scans), after one untimed of each. */
 const UPLOAD_RUNS = 5;
-/** Presence updates timed per fan-out measurement, in-process and over the network (after the initial presence). */
-const FANOUT_RUNS = 30;
-/** Groupchat messages timed in the mucnet scenario, each from the next occupant. */
-const MUC_ROUNDS = 30;
 /** Issue 6's target for classify+decide (also in bench/policy-decide.ts, which run.ts imports only when needed). */
 const TARGET_MEDIAN_US = 5;
 
@@ -77,6 +73,8 @@ const USAGE = `Usage: npm run bench [-- options]
   --fanout N           fanout: online subscribers that receive one presence (default 500, 1..2000)
   --fanout-contacts N  fanoutnet: contacts subscribed over XMPP that receive one presence (default 100, 1..1000)
   --muc-occupants N    mucnet: occupants of one room that receive each groupchat message (default 100, 2..1000)
+  --rounds N           fanout, fanoutnet, mucnet: presence updates or groupchat messages timed (default 200, 10..2000),
+                       enough for a p99 that is not simply the slowest one
   --only LIST          run only these scenarios, comma-separated: ${SCENARIO_NAMES.join(',')} (default: all)
   --json FILE          also append each result as a JSON line to FILE
   --help`;
@@ -97,6 +95,7 @@ interface Options {
   fanout: number;
   fanoutContacts: number;
   mucOccupants: number;
+  rounds: number;
   only: Set<string>;
 }
 
@@ -131,6 +130,7 @@ function parseOptions(): Options | undefined {
       fanout: { type: 'string' },
       'fanout-contacts': { type: 'string' },
       'muc-occupants': { type: 'string' },
+      rounds: { type: 'string' },
       only: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
@@ -167,6 +167,7 @@ function parseOptions(): Options | undefined {
     fanout: int('fanout', values.fanout, 500, 1, 2000),
     fanoutContacts: int('fanout-contacts', values['fanout-contacts'], 100, 1, 1000),
     mucOccupants: int('muc-occupants', values['muc-occupants'], 100, 2, 1000),
+    rounds: int('rounds', values.rounds, 200, 10, 2000),
     only,
   };
 }
@@ -515,9 +516,9 @@ function render(rows: string[][]): string {
  * process, loopback only, bounded by that file's FANOUT_LIMIT_MS. Imported here
  * and not at the top, so that the server scenarios run even if src/ does not load.
  */
-async function runFanout(contacts: number): Promise<ScenarioResult> {
+async function runFanout(contacts: number, rounds: number): Promise<ScenarioResult> {
   const { presenceFanout } = await import('./presence-fanout.ts');
-  const f = await presenceFanout({ contacts, runs: FANOUT_RUNS, log: (line) => progress(`  ${line}`) });
+  const f = await presenceFanout({ contacts, runs: rounds, log: (line) => progress(`  ${line}`) });
   return { figures: { ...f }, negotiated: undefined, failures: 0, firstError: undefined };
 }
 
@@ -592,8 +593,8 @@ async function main(): Promise<number> {
     messagesScenario(options.pairs, options.window, options.duration, 'websocket'),
     latencyScenario(options.pairs, options.rate, options.duration),
     idleScenario(options.idle),
-    fanoutNetScenario(options.fanoutContacts, FANOUT_RUNS),
-    mucScenario(options.mucOccupants, MUC_ROUNDS),
+    fanoutNetScenario(options.fanoutContacts, options.rounds),
+    mucScenario(options.mucOccupants, options.rounds),
   ].filter((s) => options.only.has(s.name));
   const machine = { cpus: availableParallelism(), model: cpus()[0]?.model ?? 'unknown', node: process.version };
   const params = {
@@ -610,9 +611,8 @@ async function main(): Promise<number> {
     certificate: CERTIFICATE_KIND,
     fanout: options.fanout,
     fanoutContacts: options.fanoutContacts,
-    fanoutRuns: FANOUT_RUNS,
     mucOccupants: options.mucOccupants,
-    mucRounds: MUC_ROUNDS,
+    rounds: options.rounds,
     uploadRuns: UPLOAD_RUNS,
   };
   const root = await mkdtemp(join(tmpdir(), 'palisade-bench-'));
@@ -643,7 +643,7 @@ async function main(): Promise<number> {
     const record: BenchRecord = { time: new Date().toISOString(), scenario: name, target: ours!.target.name, version: ours!.version, params, machine, result: null, error: null };
     try {
       progress(`palisade/${name}: running in this process`);
-      record.result = name === 'fanout' ? await runFanout(options.fanout) : await runPolicy();
+      record.result = name === 'fanout' ? await runFanout(options.fanout, options.rounds) : await runPolicy();
     } catch (error) {
       record.error = (error as Error).message;
       progress(`palisade/${name} failed: ${record.error}`);
