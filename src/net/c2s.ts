@@ -129,7 +129,8 @@ const STANZA_NAMES = new Set(['message', 'presence', 'iq']);
 
 export class C2SConnection implements ClientSession, TransportSink {
   readonly id = randomBytes(9).toString('base64url');
-  readonly connectedAt = new Date();
+  /** A number, not a Date object (about 100 bytes more per session); the Date is rarely asked for. */
+  private readonly connectedAtMs = Date.now();
   available = false;
   priority = 0;
   presence: Element | undefined;
@@ -138,7 +139,6 @@ export class C2SConnection implements ClientSession, TransportSink {
 
   private transport: StreamTransport;
   private readonly host: C2SHost;
-  private log: Logger;
   private state: State = 'connected';
   private headerSent = false;
   private secure: boolean;
@@ -186,7 +186,6 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.transport = transport;
     this.host = host;
     this.secure = transport.tlsSocket !== undefined || !transport.canStartTls;
-    this.log = host.log.child({ conn: this.id, ip: transport.remoteAddress, transport: transport.kind });
     const t = host.traffic;
     this.bytes = new TokenBucket(t.unauthenticatedBytesPerSecond, t.unauthenticatedBytesPerSecond);
     this.stanzas = new TokenBucket(t.stanzasPerSecond, t.stanzasBurst);
@@ -200,8 +199,23 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.newStream();
   }
 
+  get connectedAt(): Date {
+    return new Date(this.connectedAtMs);
+  }
+
   get ip(): string {
     return this.transport.remoteAddress;
+  }
+
+  /**
+   * Made for each message rather than kept: a session logs a few times in its
+   * life, and a kept child logger costs an idle session about 1 KiB.
+   */
+  private get log(): Logger {
+    const t = this.transport;
+    const bindings: Record<string, string> = { conn: this.id, ip: t.remoteAddress, transport: t.kind };
+    if (this.boundJid) bindings.session = this.boundJid.toString();
+    return this.host.log.child(bindings);
   }
 
   get jid(): JID {
@@ -277,6 +291,7 @@ export class C2SConnection implements ClientSession, TransportSink {
 
   streamStart(attrs: Record<string, string>): void {
     clearTimeout(this.headerTimer);
+    this.headerTimer = undefined;
     // RFC 6120 §4.7.2: answer with the initiator's 'from' as 'to', if it is a valid address.
     this.sendHeader(attrs.from ? tryParseJID(attrs.from)?.toString() : undefined);
     if (attrs.xmlns !== NS.client) return this.close('invalid-namespace', `The content namespace must be ${NS.client}.`);
@@ -602,7 +617,7 @@ export class C2SConnection implements ClientSession, TransportSink {
     }
     this.sasl = undefined;
     this.username = result.username;
-    this.mechanism = result.mechanism;
+    this.mechanism = ownCopy(result.mechanism);
     this.channelBinding = result.channelBinding;
     this.state = 'authenticated';
     if (this.saslProfile === 2) return this.sasl2Success(result);
@@ -612,6 +627,12 @@ export class C2SConnection implements ClientSession, TransportSink {
     this.newStream();
   }
 
+  /** A session is bound: what only negotiation needed goes. */
+  private negotiated(): void {
+    clearTimeout(this.negotiationTimer);
+    this.negotiationTimer = undefined;
+  }
+
   /**
    * XEP-0388 success: inline Bind 2, then FAST token handling, then <success/>
    * and the features of the now authenticated stream — no stream restart.
@@ -619,7 +640,7 @@ export class C2SConnection implements ClientSession, TransportSink {
   private async sasl2Success(result: Extract<SaslStepResult, { kind: 'success' }>): Promise<void> {
     const request = this.sasl2Request!;
     this.sasl2Request = undefined;
-    this.userAgent = request.userAgent;
+    this.userAgent = request.userAgent && ownUserAgent(request.userAgent);
     const username = result.username;
     const inline: Element[] = [];
     // XEP-0386 §2.2: a resumption comes first; if it works the bind request is ignored.
@@ -688,8 +709,7 @@ export class C2SConnection implements ClientSession, TransportSink {
       throw err;
     }
     this.state = 'bound';
-    this.log = this.log.child({ session: full.toString() });
-    clearTimeout(this.negotiationTimer);
+    this.negotiated();
     const bound = x('bound', { xmlns: NS_BIND2 });
     if (request.sm) bound.append(this.enableSm(request.sm.resume));
     if (request.csi) this.handleCsi(request.csi);
@@ -724,7 +744,7 @@ export class C2SConnection implements ClientSession, TransportSink {
     let full: JID;
     try {
       const bare = jid(this.username!, this.host.domain);
-      full = requested ? bare.withResource(requested) : bare.withResource(generatedResource());
+      full = requested ? bare.withResource(ownCopy(requested)) : bare.withResource(generatedResource());
     } catch (err) {
       if (!(err instanceof JidError)) throw err;
       return this.send(errorReply(el, new StanzaError('bad-request', `That resource can't be used: ${err.reason}`)));
@@ -738,8 +758,7 @@ export class C2SConnection implements ClientSession, TransportSink {
       throw err;
     }
     this.state = 'bound';
-    this.log = this.log.child({ session: full.toString() });
-    clearTimeout(this.negotiationTimer);
+    this.negotiated();
     this.send(reply(x('bind', { xmlns: NS.bind }, x('jid').t(full.toString()))));
   }
 
@@ -892,7 +911,6 @@ export class C2SConnection implements ClientSession, TransportSink {
     // An <r/> the old connection had outstanding is not coming back; ask anew.
     this.ackRequested = false;
     this.bytes = new TokenBucket(this.host.traffic.bytesPerSecond, this.host.traffic.bytesBurst);
-    this.log = this.host.log.child({ conn: this.id, ip: transport.remoteAddress, transport: transport.kind, session: this.jid.toString() });
     transport.attach(this);
     this.host.attached(this);
     this.idleTimer = setTimeout(() => this.onIdle(), this.host.idleTimeoutMs);
@@ -948,6 +966,19 @@ function decodeBase64(text: string): Buffer | undefined {
   if (t === '' || t === '=') return Buffer.alloc(0);
   if (t.length % 4 !== 0 || !BASE64_RE.test(t)) return undefined;
   return Buffer.from(t, 'base64');
+}
+
+/**
+ * A string that shares no memory with the text it was parsed from: strings the
+ * parser hands out are slices of the chunk they arrived in, and one kept for a
+ * session's life would keep the whole chunk alive with it.
+ */
+function ownCopy(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
+function ownUserAgent(ua: UserAgent): UserAgent {
+  return { id: ua.id && ownCopy(ua.id), software: ua.software && ownCopy(ua.software), device: ua.device && ownCopy(ua.device) };
 }
 
 function delay(ms: number): Promise<void> {

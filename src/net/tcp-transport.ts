@@ -7,9 +7,10 @@ import { x } from '../xmpp/element.ts';
 import { NS } from '../xmpp/ns.ts';
 import type { TlsProvider } from './tls.ts';
 import type { StreamTransport, TransportSink } from './transport.ts';
-import { XmlStreamParser, type XmlLimits } from './xml-stream.ts';
+import { XmlStreamParser, type XmlErrorCondition, type XmlLimits, type XmlStreamHandlers } from './xml-stream.ts';
 
-export class TcpTransport implements StreamTransport {
+/** It is its own parser's handlers: one object per stream, not four closures more per stream restart. */
+export class TcpTransport implements StreamTransport, XmlStreamHandlers {
   readonly kind = 'tcp';
   readonly remoteAddress: string;
   private socket: Socket;
@@ -59,15 +60,25 @@ export class TcpTransport implements StreamTransport {
   }
 
   restart(): void {
-    this.parser = new XmlStreamParser(
-      {
-        streamStart: (attrs) => this.sink!.streamStart(attrs),
-        stanza: (el) => this.sink!.element(el),
-        streamEnd: () => this.sink!.streamEnd(),
-        error: (condition, text) => this.sink!.fault(condition, text),
-      },
-      this.limits,
-    );
+    this.parser = new XmlStreamParser(this, this.limits);
+  }
+
+  // XmlStreamHandlers: what the parser reports goes to the sink.
+
+  streamStart(attrs: Record<string, string>): void {
+    this.sink!.streamStart(attrs);
+  }
+
+  stanza(el: Element): void {
+    this.sink!.element(el);
+  }
+
+  streamEnd(): void {
+    this.sink!.streamEnd();
+  }
+
+  error(condition: XmlErrorCondition, text: string): void {
+    this.sink!.fault(condition, text);
   }
 
   startTls(): void {

@@ -66,12 +66,7 @@ export class XmlStreamParser {
   private core: Core | undefined;
 
   constructor(handlers: XmlStreamHandlers, limits?: Partial<XmlLimits>) {
-    this.core = new Core(resolveLimits(limits), true, {
-      start: (attrs) => handlers.streamStart(attrs),
-      element: (el) => handlers.stanza(el),
-      end: () => handlers.streamEnd(),
-      fail: (condition, text) => handlers.error(condition, text),
-    });
+    this.core = new Core(resolveLimits(limits), true, handlers);
   }
 
   /** Accepts any chunking, split at any byte. Never throws for any input. */
@@ -105,12 +100,12 @@ export function parseElement(xml: string | Buffer, limits?: Partial<XmlLimits>):
   let result: Element | undefined;
   let error: XmlParseError | undefined;
   const core = new Core(resolveLimits(limits), false, {
-    start: () => undefined,
-    element: (el) => {
+    streamStart: () => undefined,
+    stanza: (el) => {
       result = el;
     },
-    end: () => undefined,
-    fail: (condition, text) => {
+    streamEnd: () => undefined,
+    error: (condition, text) => {
       error = new XmlParseError(condition, text);
     },
   });
@@ -156,17 +151,10 @@ class Abort {
 }
 const STOP = new Abort();
 
-interface Sink {
-  start(attrs: Attrs): void;
-  element(el: Element): void;
-  end(): void;
-  fail(condition: XmlErrorCondition, text: string): void;
-}
-
 type Output = { header: Attrs } | Element | 'end';
 
-/** The fields saxes 6 keeps its event handlers in (what on() assigns). */
-interface SaxesHandlerSlots {
+/** The fields saxes 6 keeps its event handlers in (what on() assigns), and the per-parser state trimmed between stanzas. */
+interface SaxesInternals {
   xmldeclHandler(decl: XMLDecl): void;
   openTagStartHandler(tag: SaxesStartTagNS): void;
   attributeHandler(attr: SaxesAttributeNS): void;
@@ -178,7 +166,33 @@ interface SaxesHandlerSlots {
   piHandler(): void;
   doctypeHandler(): void;
   errorHandler(err: Error): void;
+  /** The same prototype methods in every parser, in an array each parser builds for itself. */
+  stateTable: unknown[];
+  /** The predefined prefixes (xml, xmlns) and entities: copies each parser makes and only reads. */
+  ns: Record<string, string>;
+  ENTITIES: Record<string, string>;
+  /** The tag last opened or closed, and its namespaces; saxes reads them only while a tag is open. */
+  tag: SaxesTagNS | null;
+  topNS: Record<string, string> | null;
+  readonly tags: SaxesTagNS[];
+  /** The text last written; saxes reads it only during write(). */
+  chunk: string;
+  /** Ours: how the shared handlers below find the parser's Core. */
+  core: Core;
 }
+
+/** The handlers saxes calls with itself as `this` (.call(this, …)); the others it calls as plain functions. */
+type SaxesMethodHandlers = Pick<
+  SaxesInternals,
+  'xmldeclHandler' | 'openTagStartHandler' | 'attributeHandler' | 'openTagHandler' | 'cdataHandler' | 'commentHandler' | 'piHandler' | 'doctypeHandler'
+>;
+
+/** Every parser's options: one object, not one per parser. */
+const SAX_OPTIONS = { xmlns: true, forceXMLVersion: true, defaultXMLVersion: '1.0' } as const;
+/** What saxes builds alike for every parser and never changes, taken from the first parser and shared by all later ones (one parser per stream). */
+let shared: Pick<SaxesInternals, 'stateTable' | 'ns' | 'ENTITIES'> | undefined;
+/** What an open root tag keeps of its attributes once the stream header is handled: nothing saxes reads again. */
+const NO_ATTRIBUTES: SaxesTagNS['attributes'] = Object.freeze({});
 
 interface Frame {
   el: Element;
@@ -192,7 +206,7 @@ interface Frame {
  * its children are the stanzas; in element mode the root is the one element.
  */
 class Core {
-  private readonly sax = new SaxesParser({ xmlns: true, forceXMLVersion: true, defaultXMLVersion: '1.0' });
+  private readonly sax = new SaxesParser(SAX_OPTIONS);
   private readonly decoder = new TextDecoder('utf-8', DECODER_OPTIONS);
   /** The bytes of an incomplete UTF-8 sequence the decoder is holding. */
   private decoderLag = EMPTY;
@@ -232,24 +246,58 @@ class Core {
   constructor(
     private readonly limits: XmlLimits,
     private readonly streamMode: boolean,
-    private readonly sink: Sink,
+    private readonly sink: XmlStreamHandlers,
   ) {
     // saxes' on() adds each handler with a computed-key store; after six of
     // those V8 turns the parser into a dictionary-mode object and parsing gets
     // about 4x slower. Plain named stores of the same fields keep it fast.
-    const slots = this.sax as unknown as SaxesHandlerSlots;
-    slots.xmldeclHandler = (decl) => this.onXmlDecl(decl);
-    slots.openTagStartHandler = (tag) => this.onOpenTagStart(tag);
-    slots.attributeHandler = (attr) => this.onAttribute(attr);
-    slots.openTagHandler = (tag) => this.onOpenTag(tag);
+    const slots = this.sax as unknown as SaxesInternals;
+    shared ??= { stateTable: slots.stateTable, ns: slots.ns, ENTITIES: slots.ENTITIES };
+    slots.stateTable = shared.stateTable;
+    slots.ns = shared.ns;
+    slots.ENTITIES = shared.ENTITIES;
+    // Shared functions that find this Core through one field, rather than a closure each per parser.
+    slots.core = this;
+    const m = Core.saxMethods;
+    slots.xmldeclHandler = m.xmldeclHandler;
+    slots.openTagStartHandler = m.openTagStartHandler;
+    slots.attributeHandler = m.attributeHandler;
+    slots.openTagHandler = m.openTagHandler;
+    slots.cdataHandler = m.cdataHandler;
+    slots.commentHandler = m.commentHandler;
+    slots.piHandler = m.piHandler;
+    slots.doctypeHandler = m.doctypeHandler;
     slots.closeTagHandler = () => this.onCloseTag();
     slots.textHandler = (text) => this.onText(text);
-    slots.cdataHandler = (text) => this.onText(text);
-    slots.commentHandler = () => this.refuse('restricted-xml', 'comments are not allowed');
-    slots.piHandler = () => this.refuse('restricted-xml', 'processing instructions are not allowed');
-    slots.doctypeHandler = () => this.refuse('restricted-xml', 'DTDs are not allowed');
     slots.errorHandler = (err) => this.onError(err);
   }
+
+  private static readonly saxMethods: SaxesMethodHandlers = {
+    xmldeclHandler(this: SaxesInternals, decl) {
+      this.core.onXmlDecl(decl);
+    },
+    openTagStartHandler(this: SaxesInternals, tag) {
+      this.core.onOpenTagStart(tag);
+    },
+    attributeHandler(this: SaxesInternals, attr) {
+      this.core.onAttribute(attr);
+    },
+    openTagHandler(this: SaxesInternals, tag) {
+      this.core.onOpenTag(tag);
+    },
+    cdataHandler(this: SaxesInternals, text) {
+      this.core.onText(text);
+    },
+    commentHandler(this: SaxesInternals) {
+      this.core.refuse('restricted-xml', 'comments are not allowed');
+    },
+    piHandler(this: SaxesInternals) {
+      this.core.refuse('restricted-xml', 'processing instructions are not allowed');
+    },
+    doctypeHandler(this: SaxesInternals) {
+      this.core.refuse('restricted-xml', 'DTDs are not allowed');
+    },
+  };
 
   write(chunk: Buffer): void {
     for (let offset = 0; offset < chunk.length && !this.done; offset += PIECE_BYTES) {
@@ -330,8 +378,26 @@ class Core {
       }
     }
     this.lastTopClose = -1;
+    if (this.streamMode) this.trimBetweenStanzas();
     this.deliver();
     if (this.streamMode && this.rootClosed) this.finishQuietly();
+  }
+
+  /**
+   * An idle stream keeps its parser for hours: between top-level elements let go
+   * of the last chunk of text and the last stanza's tag, which saxes would
+   * otherwise hold until the next input (a large stanza's chunk included).
+   */
+  private trimBetweenStanzas(): void {
+    this.piece = '';
+    if (!this.headerDone || this.stanzaStart >= 0) return;
+    const sax = this.sax as unknown as SaxesInternals;
+    sax.chunk = '';
+    // Both point at the open root (where saxes leaves `tag` after a self-closing
+    // element); saxes sets both anew before it reads them again.
+    const root = sax.tags[sax.tags.length - 1];
+    sax.tag = root ?? null;
+    sax.topNS = root?.ns ?? null;
   }
 
   /** Bounds memory: everything since the start of the current top-level item counts. */
@@ -349,9 +415,9 @@ class Core {
     if (this.out.length === 0) return;
     this.idle = false;
     for (const item of this.out.splice(0)) {
-      if (item === 'end') this.sink.end();
-      else if (item instanceof Element) this.sink.element(item);
-      else this.sink.start(item.header);
+      if (item === 'end') this.sink.streamEnd();
+      else if (item instanceof Element) this.sink.stanza(item);
+      else this.sink.streamStart(item.header);
     }
     this.idle = true;
   }
@@ -360,7 +426,7 @@ class Core {
     const abort = e instanceof Abort ? e : new Abort('not-well-formed', e instanceof Error ? e.message : String(e));
     this.deliver();
     this.finishQuietly();
-    this.sink.fail(abort.condition ?? 'not-well-formed', abort.text);
+    this.sink.error(abort.condition ?? 'not-well-formed', abort.text);
   }
 
   private finishQuietly(): void {
@@ -486,6 +552,8 @@ class Core {
     }
     const header: Attrs = {};
     for (const name in tag.attributes) header[name] = tag.attributes[name]!.value;
+    // The root stays on saxes' stack for the whole stream; its namespaces (tag.ns) are all saxes needs of it.
+    tag.attributes = NO_ATTRIBUTES;
     this.contentNs = content;
     this.headerDone = true;
     this.boundary = end;

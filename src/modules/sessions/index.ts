@@ -64,13 +64,15 @@ export default defineModule<Options>({
       const r = new SessionRecord(session);
       records.set(session, r);
       // A session that never sends presence (a bot, or someone reading the archive) is examined all the same.
-      setTimeout(() => void examine(r), timeoutMs).unref();
+      r.examineTimer = setTimeout(() => examine(r), timeoutMs).unref();
     });
     ctx.on('session-available', (session) => {
       const r = records.get(session);
-      if (r) void examine(r);
+      if (r) examine(r);
     });
     ctx.on('session-closed', (session) => {
+      const r = records.get(session);
+      if (r) stopExamineTimer(r);
       records.delete(session);
       for (const [id, q] of pending) {
         if (q.session !== session) continue;
@@ -102,41 +104,60 @@ export default defineModule<Options>({
       return true;
     });
 
-    /** XEP-0092 §3 asked of the session's full JID; undefined when it does not answer usefully in time. */
-    const askVersion = async (session: ClientSession): Promise<ClientSoftware | undefined> => {
+    /**
+     * XEP-0092 §3 asked of the session's full JID; `then` gets the answer's query,
+     * or undefined when none came in time. A callback, not a promise: while the
+     * query waits (version_timeout) each new session holds one entry and one
+     * timer, not the suspended frames of the functions that would await it.
+     */
+    const askVersion = (session: ClientSession, then: (query: Element | undefined) => void): void => {
       const id = `version-${randomUUID()}`;
-      const answer = new Promise<Element | undefined>((resolve) => {
-        const timer = setTimeout(() => {
-          pending.delete(id);
-          resolve(undefined);
-        }, timeoutMs);
-        pending.set(id, {
-          session,
-          resolve: (el) => {
-            clearTimeout(timer);
-            resolve(el);
-          },
-        });
+      const timer = setTimeout(() => {
+        pending.delete(id);
+        then(undefined);
+      }, timeoutMs);
+      pending.set(id, {
+        session,
+        resolve: (query) => {
+          clearTimeout(timer);
+          then(query);
+        },
       });
-      await ctx.send(x('iq', { type: 'get', id, from: ctx.host, to: session.jid.toString() }, x('query', { xmlns: NS_VERSION })));
-      const query = await answer;
-      const software = clip(query?.getChildText('name', NS_VERSION));
-      if (!software) return undefined;
-      return { software, version: clip(query!.getChildText('version', NS_VERSION)), os: clip(query!.getChildText('os', NS_VERSION)) };
+      ctx.send(x('iq', { type: 'get', id, from: ctx.host, to: session.jid.toString() }, x('query', { xmlns: NS_VERSION }))).catch((err: unknown) => {
+        // Not asked, so not examined: as if the examination had failed.
+        clearTimeout(timer);
+        pending.delete(id);
+        examinationFailed(session, err);
+      });
     };
 
-    const examine = async (r: SessionRecord): Promise<void> => {
+    /** Each session holds its timer only until it is examined or gone. */
+    const stopExamineTimer = (r: SessionRecord): void => {
+      clearTimeout(r.examineTimer);
+      r.examineTimer = undefined;
+    };
+
+    const examinationFailed = (session: ClientSession, err: unknown): void => {
+      ctx.log.error({ err, session: session.id }, 'examining a new session failed');
+    };
+
+    const examine = (r: SessionRecord): void => {
       if (r.examined || stopping || !live(r)) return;
       r.examined = true;
+      stopExamineTimer(r);
+      askVersion(r.session, (query) => void judge(r, softwareIn(query)));
+    };
+
+    /** With the version answer (or none): the new-device notice and the client check. */
+    const judge = async (r: SessionRecord, client: ClientSoftware | undefined): Promise<void> => {
+      if (!live(r)) return;
       try {
-        const client = await askVersion(r.session);
-        if (!live(r)) return;
         r.client = client ?? null;
         r.clientStatus = client ? 'answered' : 'unknown';
         if (ctx.options.new_device_notices) await noticeNewDevice(r);
         if (live(r)) await checkClient(r);
       } catch (err) {
-        ctx.log.error({ err, session: r.session.id }, 'examining a new session failed');
+        examinationFailed(r.session, err);
       }
     };
 
@@ -233,3 +254,10 @@ export default defineModule<Options>({
     });
   },
 });
+
+/** The client software a version answer names, if it names one. */
+function softwareIn(query: Element | undefined): ClientSoftware | undefined {
+  const software = clip(query?.getChildText('name', NS_VERSION));
+  if (!software) return undefined;
+  return { software, version: clip(query!.getChildText('version', NS_VERSION)), os: clip(query!.getChildText('os', NS_VERSION)) };
+}

@@ -44,6 +44,8 @@ export class SessionRecord {
   clientStatus: SessionInfo['client_status'] = 'pending';
   caps: { node: string; ver: string } | null = null;
   examined = false;
+  /** Examines the session should it send no presence in time. */
+  examineTimer: NodeJS.Timeout | undefined;
 
   constructor(session: ClientSession) {
     this.session = session;
