@@ -11,7 +11,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises';
 import { randomBytes } from 'node:crypto';
 import type { TLSSocket } from 'node:tls';
 import type { Logger } from 'pino';
-import { Element, x } from '../xmpp/element.ts';
+import { Element, ownString, x } from '../xmpp/element.ts';
 import { NS } from '../xmpp/ns.ts';
 import { StanzaError, errorReply, streamErrorElement, type StreamErrorCondition } from '../xmpp/errors.ts';
 import { JID, JidError, jid, tryParseJID } from '../xmpp/jid.ts';
@@ -617,7 +617,7 @@ export class C2SConnection implements ClientSession, TransportSink {
     }
     this.sasl = undefined;
     this.username = result.username;
-    this.mechanism = ownCopy(result.mechanism);
+    this.mechanism = ownString(result.mechanism);
     this.channelBinding = result.channelBinding;
     this.state = 'authenticated';
     if (this.saslProfile === 2) return this.sasl2Success(result);
@@ -744,7 +744,7 @@ export class C2SConnection implements ClientSession, TransportSink {
     let full: JID;
     try {
       const bare = jid(this.username!, this.host.domain);
-      full = requested ? bare.withResource(ownCopy(requested)) : bare.withResource(generatedResource());
+      full = requested ? bare.withResource(ownString(requested)) : bare.withResource(generatedResource());
     } catch (err) {
       if (!(err instanceof JidError)) throw err;
       return this.send(errorReply(el, new StanzaError('bad-request', `That resource can't be used: ${err.reason}`)));
@@ -968,17 +968,8 @@ function decodeBase64(text: string): Buffer | undefined {
   return Buffer.from(t, 'base64');
 }
 
-/**
- * A string that shares no memory with the text it was parsed from: strings the
- * parser hands out are slices of the chunk they arrived in, and one kept for a
- * session's life would keep the whole chunk alive with it.
- */
-function ownCopy(text: string): string {
-  return Buffer.from(text, 'utf8').toString('utf8');
-}
-
 function ownUserAgent(ua: UserAgent): UserAgent {
-  return { id: ua.id && ownCopy(ua.id), software: ua.software && ownCopy(ua.software), device: ua.device && ownCopy(ua.device) };
+  return { id: ua.id && ownString(ua.id), software: ua.software && ownString(ua.software), device: ua.device && ownString(ua.device) };
 }
 
 function delay(ms: number): Promise<void> {

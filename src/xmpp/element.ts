@@ -90,6 +90,15 @@ export class Element {
     return copy;
   }
 
+  /** A deep copy whose strings share no memory with the text they were parsed from: for an element kept as long as a session. */
+  detached(): Element {
+    const attrs: Attrs = {};
+    for (const k in this.attrs) attrs[ownString(k)] = ownString(this.attrs[k]!);
+    const copy = new Element(ownString(this.name), attrs);
+    for (const c of this.children) copy.append(typeof c === 'string' ? ownString(c) : c.detached());
+    return copy;
+  }
+
   toString(): string {
     let out = '<' + this.name;
     for (const [k, v] of Object.entries(this.attrs)) out += ' ' + k + '="' + escapeAttr(v) + '"';
@@ -101,6 +110,15 @@ export class Element {
 }
 
 /** Shorthand builder: x('iq', { type: 'result' }, x('query', { xmlns })) */
+/**
+ * The same text in memory of its own. A string the parser hands out is a slice
+ * of the whole chunk it arrived in (V8 keeps the chunk alive for the slice),
+ * so one kept for a session's life would keep that chunk with it.
+ */
+export function ownString(text: string): string {
+  return Buffer.from(text, 'utf8').toString('utf8');
+}
+
 export function x(name: string, attrs: Attrs = {}, ...children: Node[]): Element {
   return new Element(name, attrs, children);
 }

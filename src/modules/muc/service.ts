@@ -115,7 +115,7 @@ export class MucService {
       nick: req.nick,
       jid: req.user,
       role: room.roleFor(bare),
-      presence: req.presence,
+      presence: req.presence.detached(),
     };
     // §7.2.3: the others' presence first, then everyone hears the newcomer, the newcomer last.
     for (const other of room.occupants.values()) await this.deps.send(occupantPresence(room, other, occupant));
@@ -179,7 +179,7 @@ export class MucService {
 
   /** The occupant's presence changed (show, status …): everyone hears it. */
   async update(room: Room, occupant: Occupant, presence: Element): Promise<void> {
-    occupant.presence = presence;
+    occupant.presence = presence.detached();
     await this.broadcastPresence(room, occupant);
   }
 
@@ -198,7 +198,7 @@ export class MucService {
     }
     room.occupants.delete(occupant.nick.key);
     occupant.nick = nick;
-    occupant.presence = presence;
+    occupant.presence = presence.detached();
     room.occupants.set(nick.key, occupant);
     for (const r of room.occupants.values()) {
       const codes = r === occupant && nick.display !== requested ? [STATUS.nickModified] : [];

@@ -3,7 +3,7 @@
 // 'ver' it claims, so that a verified answer can be cached for every client
 // sending the same 'ver'.
 import { createHash } from 'node:crypto';
-import type { Element } from '../../xmpp/element.ts';
+import { ownString, type Element } from '../../xmpp/element.ts';
 import { NS } from '../../xmpp/ns.ts';
 
 export interface Caps {
@@ -21,7 +21,9 @@ export function parseCaps(presence: Element): Caps | undefined {
   const node = c?.attrs.node;
   const ver = c?.attrs.ver;
   if (!c || !node || !ver) return undefined;
-  return { node, ver, hash: c.attrs.hash };
+  // Caps outlive the presence (a session's state, pending queries, the cache): strings of their own, not slices of its chunk.
+  const hash = c.attrs.hash;
+  return { node: ownString(node), ver: ownString(ver), hash: hash === undefined ? undefined : ownString(hash) };
 }
 
 export function isSupportedHash(hash: string): boolean {

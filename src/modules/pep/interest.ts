@@ -5,7 +5,7 @@
 // the server to its full JID), and cached only when the answer hashes to it.
 import { randomUUID } from 'node:crypto';
 import type { ClientSession } from '../../core/session.ts';
-import { x, type Element } from '../../xmpp/element.ts';
+import { ownString, x, type Element } from '../../xmpp/element.ts';
 import { NS } from '../../xmpp/ns.ts';
 import { capsVer, featuresOf, isSupportedHash, parseCaps, type Caps } from './caps.ts';
 
@@ -152,7 +152,8 @@ export class NotifyInterest {
     await this.deps.send(x('iq', { type: 'get', id, from: this.deps.host, to: session.jid.toString() }, query));
     const result = await answer;
     if (!result) return new Set();
-    const features = new Set(featuresOf(result));
+    // Kept for as long as sessions with these caps live: strings of their own, not pieces of the answer's chunk.
+    const features = new Set(featuresOf(result).map(ownString));
     // Only a verified answer speaks for other clients with the same 'ver' (§5.4); an unverifiable one only for this session.
     if (caps.hash && isSupportedHash(caps.hash) && capsVer(result, caps.hash) === caps.ver) this.remember(`${caps.hash} ${caps.ver}`, features);
     return features;

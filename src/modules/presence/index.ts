@@ -132,7 +132,7 @@ class PresenceEngine {
     origin.priority = parsePriority(stanza);
     const initial = !origin.available;
     origin.available = true;
-    origin.presence = stanza;
+    origin.presence = stanza.detached(); // kept for the session's life: not slices of the chunk it came in
     this.toOwnResources(origin, stanza);
     if (initial) {
       // The account's other available resources, as a probe of itself would answer.
