@@ -35,6 +35,15 @@ const FEATURES = /<(?:stream:)?features\b[^>]*?(?:\/>|>[\s\S]*?<\/(?:stream:)?fe
 const SASL_REPLY = /<(challenge|success|failure)\b[^>]*?(?:\/>|>([\s\S]*?)<\/\1>)/;
 const STREAM_END = /<stream:error[\s\S]*?<\/stream:error>|<\/stream:stream>|<close\b[^>]*xmpp-framing[^>]*>/;
 
+/** A software version query (XEP-0092), which real clients answer at once; any attribute order, either quote. */
+const VERSION_QUERY = /<iq\b([^>]*)>\s*<query\s+xmlns=['"]jabber:iq:version['"]\s*\/>\s*<\/iq>/g;
+/** Text kept from the end of one read for a version query split across two. */
+const VERSION_TAIL_CHARS = 300;
+
+function attrOf(attrs: string, name: string): string | undefined {
+  return new RegExp(`\\s${name}=(['"])([^'"]*)\\1`).exec(attrs)?.[2];
+}
+
 function iqReply(id: string): RegExp {
   return new RegExp(`<iq\\b[^>]*\\bid=['"]${id}['"][^>]*?(?:/>|>[\\s\\S]*?</iq>)`);
 }
@@ -48,6 +57,8 @@ export class XmppConnection {
   /** Once logged in, the owner receives the raw incoming text instead. */
   private sink: ((text: string) => void) | undefined;
   private onClose: ((error: Error) => void) | undefined;
+  /** The end of the last read, for a version query split across two. */
+  private versionTail = '';
   jid = '';
   negotiated: Negotiated | undefined;
 
@@ -105,6 +116,7 @@ export class XmppConnection {
   }
 
   private readonly onData = (text: string): void => {
+    this.answerVersionQueries(text);
     if (this.sink) {
       this.sink(text);
       return;
@@ -123,6 +135,31 @@ export class XmppConnection {
     this.waiter = undefined;
     resolve(match);
   };
+
+  /**
+   * Answers what a real client answers at once: Palisade asks each new session
+   * its software (the sessions module), and a session that never answers keeps
+   * the query pending until it times out, which real clients never cause.
+   */
+  private answerVersionQueries(text: string): void {
+    const seen = this.versionTail + text;
+    if (!seen.includes('jabber:iq:version')) {
+      this.versionTail = seen.slice(-VERSION_TAIL_CHARS);
+      return;
+    }
+    let end = 0;
+    for (const m of seen.matchAll(VERSION_QUERY)) {
+      end = m.index + m[0].length;
+      const attrs = m[1]!;
+      const id = attrOf(attrs, 'id');
+      if (attrOf(attrs, 'type') !== 'get' || id === undefined) continue;
+      const from = attrOf(attrs, 'from');
+      this.wire.send(
+        `<iq${this.stanzaXmlns} type='result' id='${id}'${from ? ` to='${from}'` : ''}><query xmlns='jabber:iq:version'><name>palisade-bench</name><version>1</version></query></iq>`,
+      );
+    }
+    this.versionTail = seen.slice(Math.max(end, seen.length - VERSION_TAIL_CHARS));
+  }
 
   private fail(error: Error): void {
     if (this.failure) return;
