@@ -116,7 +116,8 @@ export class Element {
  * so one kept for a session's life would keep that chunk with it.
  */
 export function ownString(text: string): string {
-  return Buffer.from(text, 'utf8').toString('utf8');
+  // Through JSON rather than UTF-8 bytes: exact for any string, a lone surrogate included.
+  return JSON.parse(JSON.stringify(text)) as string;
 }
 
 export function x(name: string, attrs: Attrs = {}, ...children: Node[]): Element {
