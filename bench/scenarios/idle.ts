@@ -1,17 +1,21 @@
 // Memory per idle session: the server's resident memory (all its processes)
 // before and after N sessions logged in (TLS, SCRAM, bind, initial presence) and
-// then left idle, each reading taken after a settle period.
+// then left idle. The sessions are read twice: after a short settle, as before
+// 2026-11-27 15:00, and after a longer one, when a runtime that gives memory back
+// once quiet (a V8 young generation, Erlang processes hibernating) has done so.
 import { closeAll, loginAll, sleep, type Scenario } from './scenario.ts';
 
-/** Seconds of quiet before each reading: start-up and login garbage may be collected meanwhile. */
+/** Seconds of quiet before the first reading with the sessions: login garbage may be collected meanwhile. */
 const SETTLE_SECONDS = 5;
+/** Seconds of quiet before the empty server's reading and the settled one. */
+const LONG_SETTLE_SECONDS = 15;
 
 export function idleScenario(connections: number): Scenario {
   return {
     name: 'idle',
     accountsNeeded: () => connections,
     async run(context) {
-      await sleep(SETTLE_SECONDS * 1000);
+      await sleep(LONG_SETTLE_SECONDS * 1000);
       const before = context.server.rss();
       const started = performance.now();
       const batch = await loginAll(context);
@@ -29,6 +33,8 @@ export function idleScenario(connections: number): Scenario {
       }
       await sleep(SETTLE_SECONDS * 1000);
       const after = context.server.rss();
+      await sleep((LONG_SETTLE_SECONDS - SETTLE_SECONDS) * 1000);
+      const settled = context.server.rss();
       // Sessions that ended while settling no longer hold memory: count only those still open.
       const open = batch.latenciesMs.length - lost;
       closeAll(batch.connections);
@@ -37,7 +43,9 @@ export function idleScenario(connections: number): Scenario {
           connections: open,
           rssBeforeMiB: before.bytes / 2 ** 20,
           rssAfterMiB: after.bytes / 2 ** 20,
+          rssSettledMiB: settled.bytes / 2 ** 20,
           kibPerConnection: (after.bytes - before.bytes) / 1024 / open,
+          kibPerConnectionSettled: (settled.bytes - before.bytes) / 1024 / open,
           processes: after.processes,
           loginSeconds,
         },

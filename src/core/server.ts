@@ -22,6 +22,7 @@ import { Accounts } from './accounts.ts';
 import { AuthGuard } from './auth-guard.ts';
 import { Logins, PASSWORD_LOGIN_SERVICE, lockedText } from './password-login.ts';
 import { AccountLimits, ConnectionGate } from '../net/limits.ts';
+import { MemoryReclaim } from './memory-reclaim.ts';
 import { Router } from './router.ts';
 import { SessionRegistry } from './sessions.ts';
 import type { DecisionPoint } from '../policy/decision-point.ts';
@@ -48,6 +49,8 @@ function refuseStream(socket: Socket, domain: string, reason: string): void {
   );
   setTimeout(() => socket.destroy(), 1000).unref();
 }
+
+const mib = (bytes: number) => Math.round(bytes / 2 ** 18) / 4;
 
 /** On stop: how long re-routing unacknowledged stanzas, then closing the listeners, may take. */
 const RESCUE_WAIT_MS = 2000;
@@ -169,6 +172,10 @@ export class Server {
     this.modules = await setupModules(resolved, (m) => this.contextFor(m));
     this.streamFeatures = resolved.flatMap((m) => m.def.streamFeatures ?? []);
     await this.listen();
+    const reclaim = new MemoryReclaim({
+      onReclaimed: (before, after) => this.log.debug({ beforeMiB: mib(before), afterMiB: mib(after) }, 'quiet: young generation scavenged'),
+    });
+    this.events.once('stopping', () => reclaim.stop());
   }
 
   /** FAST token store; its key lives in the data folder, outside the database (src/auth/fast-store.ts). */
