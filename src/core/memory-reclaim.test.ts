@@ -10,7 +10,7 @@ const MiB = 2 ** 20;
  * generation only when the time since the previous collection was at least
  * five seconds and allocated under 1,000 bytes/ms.
  */
-function driven() {
+function driven(refusals = 0) {
   let clock = 0;
   let heap: NewSpaceSample = { used: 0, capacity: 64 * MiB };
   let lastCollection = 0;
@@ -29,7 +29,11 @@ function driven() {
     scavenge: () => {
       scavenges++;
       const elapsed = clock - lastCollection;
-      const shrinks = elapsed >= 5000 && allocatedSince / elapsed < 1000;
+      let shrinks = elapsed >= 5000 && allocatedSince / elapsed < 1000;
+      if (shrinks && refusals > 0) {
+        refusals--;
+        shrinks = false;
+      }
       heap = { used: 0, capacity: shrinks ? 1 * MiB : heap.capacity };
       collected();
     },
@@ -104,6 +108,23 @@ describe('MemoryReclaim', () => {
       [16 * MiB, 1 * MiB],
     ]);
     r.stop();
+  });
+
+  it('tries again, a few times, when V8 keeps its young generation', () => {
+    const r = driven(1);
+    for (let s = 0; s < 7; s++) r.second(QUIET);
+    assert.equal(r.scavenges(), 2);
+    assert.deepEqual(r.reclaimed, [], 'V8 kept it: nothing to report yet');
+    for (let s = 0; s < 6; s++) r.second(QUIET);
+    assert.equal(r.scavenges(), 3);
+    assert.deepEqual(r.reclaimed, [[64 * MiB, 1 * MiB]]);
+
+    const stubborn = driven(Infinity);
+    for (let s = 0; s < 60; s++) stubborn.second(QUIET);
+    assert.equal(stubborn.scavenges(), 4, 'the first, then three tries, then it gives up for this spell');
+    assert.deepEqual(stubborn.reclaimed, [[64 * MiB, 64 * MiB]]);
+    r.stop();
+    stubborn.stop();
   });
 
   it("gives V8's young generation back once this process goes quiet", async () => {

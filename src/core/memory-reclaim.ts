@@ -37,6 +37,9 @@ export function sampleNewSpace(): NewSpaceSample {
   return { used: space?.space_used_size ?? 0, capacity: space?.space_size ?? 0 };
 }
 
+/** Reclaiming scavenges per quiet spell when V8 keeps its young generation. */
+const MAX_ATTEMPTS = 3;
+
 let v8Scavenge: (() => void) | undefined;
 
 /**
@@ -65,6 +68,7 @@ export class MemoryReclaim {
   private floor = 0;
   /** When this quiet spell's first scavenge ran; undefined while busy or before it. */
   private primedAt: number | undefined;
+  private attempts = 0;
   private doneThisSpell = false;
 
   constructor(options: MemoryReclaimOptions = {}) {
@@ -85,7 +89,9 @@ export class MemoryReclaim {
    * scavenge closes V8's window on the busy time before it (V8 judges the
    * allocation since its last collection, which would still hold the end of
    * the burst); a second one, quietMs later, finds the window quiet and lets
-   * V8 shrink the young generation. Then nothing until the next spell.
+   * V8 shrink the young generation. If V8 still keeps it (something
+   * allocated more than it counts as low), that scavenge is the new first one,
+   * up to MAX_ATTEMPTS times. Then nothing until the next spell.
    */
   check(): void {
     const current = this.sample();
@@ -94,6 +100,7 @@ export class MemoryReclaim {
     // A drop in use means a collection ran, which the server's own allocation caused.
     if (allocated < 0 || allocated > this.quietBytesPerCheck) {
       this.primedAt = undefined;
+      this.attempts = 0;
       this.doneThisSpell = false;
       return;
     }
@@ -108,8 +115,13 @@ export class MemoryReclaim {
       return;
     }
     if (this.now() - this.primedAt < this.quietMs) return;
-    this.doneThisSpell = true;
     this.scavengeQuietly();
+    this.attempts++;
+    if (this.last.capacity >= current.capacity && this.attempts < MAX_ATTEMPTS) {
+      this.primedAt = this.now();
+      return;
+    }
+    this.doneThisSpell = true;
     this.floor = this.last.capacity;
     this.onReclaimed(current.capacity, this.last.capacity);
   }
