@@ -188,6 +188,20 @@ describe('domainparts', () => {
     malformed('.example', /^domainpart has an empty label$/);
     malformed('u@ex\u200Dample.com', /^domainpart /);
   });
+
+  it('answers the same whatever domain came just before (the last prepared one is remembered)', () => {
+    fc.assert(
+      fc.property(fc.constantFrom('example.com', 'EXAMPLE.com', 'example.com.', 'b\u00FCcher.example', 'ab-.example', '127.1'), fc.string(), (before, domain) => {
+        const cold = tryParseJID(`u@${domain}`)?.toString();
+        tryParseJID(`u@${before}`);
+        assert.equal(tryParseJID(`u@${domain}`)?.toString(), cold);
+        assert.equal(tryParseJID(`u@${domain}`)?.toString(), cold);
+      }),
+    );
+    parseJID('u@example.com');
+    assert.equal(parseJID('u@EXAMPLE.com').domain, 'example.com');
+    malformed('u@example.com..', /^domainpart has an empty label$/);
+  });
 });
 
 describe('length limits (1023 bytes per part, after preparation)', () => {

@@ -162,9 +162,17 @@ function prepIPv6(s: string): string {
   return new URL(`http://${s}/`).hostname;
 }
 
+/** The last domain found already prepared: most addresses a server parses carry its own domain. */
+let lastPreparedDomain = '';
+
 function prepDomain(raw: string): string {
+  if (raw === lastPreparedDomain) return raw;
   if (raw.length > RAW_PART_MAX_UNITS) throw tooLong('domainpart');
-  if (RE_ASCII_DOMAIN.test(raw)) return checkLength(raw, 'domainpart'); // already prepared: the usual case
+  if (RE_ASCII_DOMAIN.test(raw)) {
+    // Already prepared: the usual case.
+    lastPreparedDomain = checkLength(raw, 'domainpart');
+    return raw;
+  }
   // RFC 7622 §3.2: one trailing label separator goes before anything else.
   const s = RE_TRAILING_DOT.test(raw) ? raw.slice(0, -1) : raw;
   if (s === '') throw domainError('is empty');
