@@ -13,8 +13,9 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(REPO, 'src', 'cli', 'bin.ts');
 const LOADER = join(REPO, 'bin', 'ts-loader.js');
 
-/** The V8 flags `npm start` and bin/palisade.js run the server with (docs/performance.md, "Young generation"). */
+/** The V8 flags and environment `npm start` runs the server with (docs/performance.md, "Young generation", "Malloc"). */
 const SERVER_FLAGS = ['--max-semi-space-size=64'];
+const SERVER_ENV = { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' };
 
 function cliArgs(...args: string[]): string[] {
   return [...SERVER_FLAGS, '--import', LOADER, CLI, ...args];
@@ -39,7 +40,7 @@ const IMPORT_MS_PER_ITERATION = 0.01;
 
 async function cli(timeoutMs: number, ...args: string[]): Promise<void> {
   try {
-    await execFileAsync(process.execPath, cliArgs(...args), { cwd: REPO, timeout: timeoutMs, maxBuffer: 16 << 20 });
+    await execFileAsync(process.execPath, cliArgs(...args), { cwd: REPO, env: SERVER_ENV, timeout: timeoutMs, maxBuffer: 16 << 20 });
   } catch (error) {
     const e = error as { stderr?: string; stdout?: string; message: string; killed?: boolean };
     const why = e.killed ? `no result within ${timeoutMs / 1000} s` : (e.stderr || e.stdout || e.message).trim().slice(-2000);
@@ -112,6 +113,7 @@ function palisadeTarget(archiving: boolean): Target {
     spawn(setup): ChildProcess {
       return spawn(process.execPath, [...profileArgs(), ...cliArgs('start', '--config', configFile(setup))], {
         cwd: REPO,
+        env: SERVER_ENV,
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     },
