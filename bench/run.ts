@@ -293,7 +293,7 @@ const ROWS: Record<string, [string, string, boolean][]> = {
   idle: [
     ['kibPerConnection', 'server memory per idle session, 5 s idle (KiB)', true],
     ['kibPerConnectionSettled', 'server memory per idle session, 15 s idle (KiB)', true],
-    ['rssBeforeMiB', 'server RSS before, 15 s after start (MiB)', false],
+    ['rssBeforeMiB', 'server RSS before, 30 s after start (MiB)', false],
     ['rssAfterMiB', 'server RSS with the sessions, 5 s idle (MiB)', false],
     ['rssSettledMiB', 'server RSS with the sessions, 15 s idle (MiB)', false],
     ['connections', 'idle sessions open', false],
