@@ -13,7 +13,7 @@ const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const CLI = join(REPO, 'src', 'cli', 'bin.ts');
 const LOADER = join(REPO, 'bin', 'ts-loader.js');
 
-/** The V8 flags and environment `npm start` runs the server with (docs/performance.md, "Young generation", "Malloc"). */
+/** The V8 flags and environment `npm start` runs the server with (docs/performance.md: "Young generation", and "Idle memory: the young generation given back, and glibc's mmap threshold"). */
 const SERVER_FLAGS = ['--max-semi-space-size=64'];
 const SERVER_ENV = { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' };
 
