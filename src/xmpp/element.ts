@@ -109,7 +109,6 @@ export class Element {
   }
 }
 
-/** Shorthand builder: x('iq', { type: 'result' }, x('query', { xmlns })) */
 /**
  * The same text in memory of its own. A string the parser hands out is a slice
  * of the whole chunk it arrived in (V8 keeps the chunk alive for the slice),
@@ -120,6 +119,7 @@ export function ownString(text: string): string {
   return JSON.parse(JSON.stringify(text)) as string;
 }
 
+/** Shorthand builder: x('iq', { type: 'result' }, x('query', { xmlns })) */
 export function x(name: string, attrs: Attrs = {}, ...children: Node[]): Element {
   return new Element(name, attrs, children);
 }
