@@ -21,7 +21,7 @@ import type { Clamd, StreamScan } from './clamd.ts';
 import type { DownloadAuth } from './download-auth.ts';
 import { contentDisposition, essence, MAX_FILENAME_BYTES, parseContentType, sanitiseFilename, urlName } from './names.ts';
 import { parseRange, type ByteRange } from './ranges.ts';
-import type { Upload, UploadStore } from './store.ts';
+import { newBlobName, type Upload, type UploadStore } from './store.ts';
 import { looksLikeZip, MAX_ZIP_ENTRIES, ZipEncryptionCheck, type ZipVerdict } from './zip-check.ts';
 
 export const NS_UPLOAD = 'urn:xmpp:http:upload:0';
@@ -127,7 +127,7 @@ export class UploadService {
 
     const getToken = newToken();
     const putToken = newToken();
-    await this.d.store.create({ getToken, putToken, owner, filename, size, contentType, blob: newToken(), createdAt: now, expiresAt: now + limits.expireMs });
+    await this.d.store.create({ getToken, putToken, owner, filename, size, contentType, blob: newBlobName(), createdAt: now, expiresAt: now + limits.expireMs });
     const name = urlName(filename);
     return x(
       'slot',

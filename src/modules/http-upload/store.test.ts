@@ -8,7 +8,7 @@ import type { Kysely } from 'kysely';
 import pg from 'pg';
 import { openStorage } from '../../storage/index.ts';
 import type { StorageConfig } from '../../storage/types.ts';
-import { UploadStore, type UploadTables } from './store.ts';
+import { newBlobName, UploadStore, type UploadTables } from './store.ts';
 
 const adminUrl = process.env.PALISADE_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const pgDatabase = `palisade_test_upload_${randomBytes(6).toString('hex')}`;
@@ -116,3 +116,9 @@ for (const [name, config, skip] of backends) {
     });
   });
 }
+
+test('blob names are 144 random bits in base64url, never starting with "-" (a command line would take it for an option)', () => {
+  const names = Array.from({ length: 10_000 }, newBlobName);
+  for (const name of names) assert.match(name, /^[A-Za-z0-9_][A-Za-z0-9_-]{23}$/);
+  assert.equal(new Set(names).size, names.length);
+});

@@ -3,6 +3,7 @@
 // receiving (its PUT token is spent) → available | quarantined | failed; only
 // 'available' is served; an operator may release a quarantined file
 // (palisade quarantine). http_upload_access lists whom a file was shared with.
+import { randomBytes } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { readInt } from '../../storage/values.ts';
 import type { FileSecrets } from './at-rest.ts';
@@ -70,6 +71,18 @@ function toUpload(r: Row): Upload {
     createdAt: readInt(r.created_at),
     expiresAt: readInt(r.expires_at),
   };
+}
+
+/**
+ * A stored file's name, 144 random bits in base64url, which is also the id an
+ * admin passes to `palisade quarantine`: never starting with '-', which a
+ * command line would take for an option.
+ */
+export function newBlobName(): string {
+  for (;;) {
+    const name = randomBytes(18).toString('base64url');
+    if (name[0] !== '-') return name;
+  }
 }
 
 export class UploadStore {
