@@ -9,6 +9,8 @@ import { connect } from 'node:net';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const BIN = join(ROOT, 'bin', 'palisade.js');
+/** What `npm start` and an installed `palisade` run: bin/palisade.js under the measured runtime settings. */
+const LAUNCHER = join(ROOT, 'bin', 'palisade');
 
 function palisade(args: string[], opts: { input?: string; cwd?: string; env?: NodeJS.ProcessEnv } = {}) {
   const r = spawnSync(process.execPath, [BIN, ...args], {
@@ -216,11 +218,51 @@ describe('palisade start', () => {
       rmSync(cwd, { recursive: true, force: true });
     }
   });
+
+  test('the launcher runs the server itself (one process) under the measured runtime settings', async () => {
+    const cwd = mkdtempSync(join(tmpdir(), 'palisade-launcher-'));
+    try {
+      const env = { ...process.env };
+      delete env.GLIBC_TUNABLES;
+      const run = await runUntilReady(cwd, ['start'], {
+        command: [LAUNCHER],
+        env,
+        whileReady: (pid) => ({
+          argv: readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0'),
+          environ: readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'),
+        }),
+      });
+      // The pid spawned is node's, not a shell's: exec replaced the launcher, so SIGTERM reached the server.
+      assert.match(run.ready.argv[0]!, /node/);
+      assert.ok(run.ready.argv.includes('--max-semi-space-size=64'), run.ready.argv.join(' '));
+      assert.ok(run.ready.argv.some((a) => a.endsWith('palisade.js')));
+      assert.ok(run.ready.environ.includes('GLIBC_TUNABLES=glibc.malloc.mmap_threshold=65536'));
+      assert.equal(run.exitCode, 0, 'graceful stop on SIGTERM');
+      // An administrator's own glibc settings are kept.
+      const own = await runUntilReady(cwd, ['start'], {
+        command: [LAUNCHER],
+        env: { ...env, GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' },
+        whileReady: (pid) => readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0'),
+      });
+      assert.ok(own.ready.includes('GLIBC_TUNABLES=glibc.malloc.arena_max=2'));
+      assert.ok(!own.ready.includes('GLIBC_TUNABLES=glibc.malloc.mmap_threshold=65536'));
+    } finally {
+      rmSync(cwd, { recursive: true, force: true });
+    }
+  });
 });
 
-/** Starts `palisade start` in cwd, waits until port 5222 (or the printed one) answers, then sends SIGTERM. */
-async function runUntilReady(cwd: string, args: string[]): Promise<{ stdout: string; stderr: string; exitCode: number | null }> {
-  const child = spawn(process.execPath, [BIN, ...args], { cwd, env: { ...process.env, PALISADE_CONFIG: '' } });
+/**
+ * Starts `palisade start` in cwd (with node, or with the given command), waits until
+ * port 5222 (or the printed one) answers, calls whileReady with the process id, then sends SIGTERM.
+ */
+async function runUntilReady<T = undefined>(
+  cwd: string,
+  args: string[],
+  opts: { command?: string[]; env?: NodeJS.ProcessEnv; whileReady?: (pid: number) => T } = {},
+): Promise<{ stdout: string; stderr: string; exitCode: number | null; ready: T }> {
+  const [file, ...pre] = opts.command ?? [process.execPath, BIN];
+  const child = spawn(file!, [...pre, ...args], { cwd, env: { ...(opts.env ?? process.env), PALISADE_CONFIG: '' } });
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
@@ -242,6 +284,7 @@ async function runUntilReady(cwd: string, args: string[]): Promise<{ stdout: str
     });
     s.on('error', reject);
   });
+  const ready = opts.whileReady?.(child.pid!) as T;
   child.kill('SIGTERM');
-  return { stdout, stderr, exitCode: await exited };
+  return { stdout, stderr, exitCode: await exited, ready };
 }

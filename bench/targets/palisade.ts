@@ -10,24 +10,17 @@ import type { ServerSetup, Target } from './target.ts';
 
 const execFileAsync = promisify(execFile);
 const REPO = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CLI = join(REPO, 'src', 'cli', 'bin.ts');
-const LOADER = join(REPO, 'bin', 'ts-loader.js');
-
-/** The V8 flags and environment `npm start` runs the server with (docs/performance.md: "Young generation", and "Idle memory: the young generation given back, and glibc's mmap threshold"). */
-const SERVER_FLAGS = ['--max-semi-space-size=64'];
-const SERVER_ENV = { ...process.env, GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=65536' };
-
-function cliArgs(...args: string[]): string[] {
-  return [...SERVER_FLAGS, '--import', LOADER, CLI, ...args];
-}
+/** The installed `palisade` command: it runs the server with the runtime settings documented in docs/performance.md. */
+const LAUNCHER = join(REPO, 'bin', 'palisade');
 
 /** PALISADE_BENCH_CPU_PROF=DIR: the server writes a V8 CPU profile there when it stops (measure before optimising). */
-function profileArgs(): string[] {
+function serverEnv(): NodeJS.ProcessEnv {
   const dir = process.env.PALISADE_BENCH_CPU_PROF;
-  if (!dir) return [];
+  if (!dir) return process.env;
   // V8 samples every 1000 µs by default: too coarse for a presence fan-out of a few milliseconds.
   const interval = process.env.PALISADE_BENCH_CPU_PROF_INTERVAL;
-  return ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(interval ? [`--cpu-prof-interval=${interval}`] : [])];
+  const flags = ['--cpu-prof', `--cpu-prof-dir=${dir}`, ...(interval ? [`--cpu-prof-interval=${interval}`] : [])];
+  return { ...process.env, PALISADE_NODE_ARGS: flags.join(' ') };
 }
 
 const CLI_TIMEOUT_MS = 120_000;
@@ -40,7 +33,7 @@ const IMPORT_MS_PER_ITERATION = 0.01;
 
 async function cli(timeoutMs: number, ...args: string[]): Promise<void> {
   try {
-    await execFileAsync(process.execPath, cliArgs(...args), { cwd: REPO, env: SERVER_ENV, timeout: timeoutMs, maxBuffer: 16 << 20 });
+    await execFileAsync(LAUNCHER, args, { cwd: REPO, env: process.env, timeout: timeoutMs, maxBuffer: 16 << 20 });
   } catch (error) {
     const e = error as { stderr?: string; stdout?: string; message: string; killed?: boolean };
     const why = e.killed ? `no result within ${timeoutMs / 1000} s` : (e.stderr || e.stdout || e.message).trim().slice(-2000);
@@ -59,7 +52,7 @@ function palisadeTarget(archiving: boolean): Target {
     scenarios: archiving ? undefined : ['messages', 'websocket', 'latency'],
 
     async availability() {
-      return existsSync(CLI) ? undefined : `its CLI (${CLI}) does not exist yet`;
+      return existsSync(LAUNCHER) ? undefined : `its launcher (${LAUNCHER}) does not exist`;
     },
 
     async version() {
@@ -111,9 +104,9 @@ function palisadeTarget(archiving: boolean): Target {
     },
 
     spawn(setup): ChildProcess {
-      return spawn(process.execPath, [...profileArgs(), ...cliArgs('start', '--config', configFile(setup))], {
+      return spawn(LAUNCHER, ['start', '--config', configFile(setup)], {
         cwd: REPO,
-        env: SERVER_ENV,
+        env: serverEnv(),
         stdio: ['ignore', 'pipe', 'pipe'],
       });
     },
