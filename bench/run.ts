@@ -515,11 +515,6 @@ function render(rows: string[][]): string {
   return [line(rows[0]!), `|${widths.map((w, c) => (c === 0 ? '-'.repeat(w + 2) : `${'-'.repeat(w + 1)}:`)).join('|')}|`, ...rows.slice(1).map(line)].join('\n');
 }
 
-/**
- * Presence fan-out (bench/presence-fanout.ts): a Palisade started in this
- * process, loopback only, bounded by that file's FANOUT_LIMIT_MS. Imported here
- * and not at the top, so that the server scenarios run even if src/ does not load.
- */
 /** Issue 9's logins target, with the server CPU per login it leaves on this machine (bench/login-budget.ts). */
 function loginBudgetNotes(byTarget: Map<string, BenchRecord>): string[] {
   const reference = byTarget.get(ejabberd.name);
@@ -539,6 +534,11 @@ function loginBudgetNotes(byTarget: Map<string, BenchRecord>): string[] {
   ];
 }
 
+/**
+ * Presence fan-out (bench/presence-fanout.ts): a Palisade started in this
+ * process, loopback only, bounded by that file's FANOUT_LIMIT_MS. Imported here
+ * and not at the top, so that the server scenarios run even if src/ does not load.
+ */
 async function runFanout(contacts: number, rounds: number): Promise<ScenarioResult> {
   const { presenceFanout } = await import('./presence-fanout.ts');
   const f = await presenceFanout({ contacts, runs: rounds, log: (line) => progress(`  ${line}`) });

@@ -5,7 +5,7 @@ import { loginBudget } from '../../bench/login-budget.ts';
 
 // Figures of a same-run comparison on a 2-core machine (2026-11-27, 18:30).
 const ejabberd = { loginsPerSecond: 268, logins: 300, serverCpuSeconds: 1.19, loadgenCpuSeconds: 0.954 };
-const palisade = { loginsPerSecond: 236, logins: 300, serverCpuSeconds: 1.47, loadgenCpuSeconds: 1.02 };
+const palisade = { loginsPerSecond: 236, logins: 300, serverCpuSeconds: 1.47, loadgenCpuSeconds: 0.727 };
 
 test('the target rate leaves the server the cores minus the load generator, per login', () => {
   const b = loginBudget(palisade, ejabberd, 2);
