@@ -33,7 +33,7 @@ const IMPORT_MS_PER_ITERATION = 0.01;
 
 async function cli(timeoutMs: number, ...args: string[]): Promise<void> {
   try {
-    await execFileAsync(LAUNCHER, args, { cwd: REPO, env: process.env, timeout: timeoutMs, maxBuffer: 16 << 20 });
+    await execFileAsync(LAUNCHER, args, { cwd: REPO, timeout: timeoutMs, maxBuffer: 16 << 20 });
   } catch (error) {
     const e = error as { stderr?: string; stdout?: string; message: string; killed?: boolean };
     const why = e.killed ? `no result within ${timeoutMs / 1000} s` : (e.stderr || e.stdout || e.message).trim().slice(-2000);

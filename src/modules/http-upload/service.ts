@@ -4,7 +4,7 @@
 // clamd scan, the encrypted-archive check and encryption to disk; nothing is
 // buffered whole and nothing is downloadable before clamd called it clean.
 // A GET serves the whole file or one byte range, decrypted as it is sent.
-import { randomBytes, type DecipherGCM } from 'node:crypto';
+import type { DecipherGCM } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { open, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import type { Clamd, StreamScan } from './clamd.ts';
 import type { DownloadAuth } from './download-auth.ts';
 import { contentDisposition, essence, MAX_FILENAME_BYTES, parseContentType, sanitiseFilename, urlName } from './names.ts';
 import { parseRange, type ByteRange } from './ranges.ts';
-import { newBlobName, type Upload, type UploadStore } from './store.ts';
+import { newBlobName, newToken, type Upload, type UploadStore } from './store.ts';
 import { looksLikeZip, MAX_ZIP_ENTRIES, ZipEncryptionCheck, type ZipVerdict } from './zip-check.ts';
 
 export const NS_UPLOAD = 'urn:xmpp:http:upload:0';
@@ -60,7 +60,6 @@ const HEAD_BYTES = 4100;
 const DAY_MS = 24 * 60 * 60 * 1000;
 /** 144 random bits, base64url. */
 const TOKEN = /^[A-Za-z0-9_-]{24}$/;
-const newToken = () => randomBytes(18).toString('base64url');
 /** Shown inline by browsers; every other type is offered as a download. */
 const INLINE_TYPES = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 

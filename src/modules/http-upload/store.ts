@@ -73,14 +73,19 @@ function toUpload(r: Row): Upload {
   };
 }
 
+/** 144 random bits, base64url: a slot's GET and PUT tokens. */
+export function newToken(): string {
+  return randomBytes(18).toString('base64url');
+}
+
 /**
- * A stored file's name, 144 random bits in base64url, which is also the id an
- * admin passes to `palisade quarantine`: never starting with '-', which a
- * command line would take for an option.
+ * A stored file's name, a token that is also the id an admin passes to
+ * `palisade quarantine`: never starting with '-', which a command line would
+ * take for an option.
  */
 export function newBlobName(): string {
   for (;;) {
-    const name = randomBytes(18).toString('base64url');
+    const name = newToken();
     if (name[0] !== '-') return name;
   }
 }
