@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { ConfigError } from '../../src/config/errors.ts';
 import { clamdConfig, ManagedClamd } from '../../src/modules/http-upload/clamd-managed.ts';
-import type { AuditStore } from '../../src/storage/types.ts';
+import { openStorage } from '../../src/storage/index.ts';
 import { eicar, writeEicarDatabase } from '../helpers/clamd.ts';
 import { login, stanzaError, type RawClient } from '../helpers/raw-client.ts';
 import { startTestServer, type TestServer } from '../helpers/server.ts';
@@ -179,7 +179,9 @@ describe('managed clamd left over from a Palisade that was killed', () => {
       clamdConfig({ socket: join(dir, 'clamd.sock'), pidFile: join(dir, 'clamd.pid'), databaseDir: db, tmpDir: join(dir, 'tmp'), maxFileSize: 1024 * 1024 }),
     );
     const orphan = spawn('/usr/sbin/clamd', [`--config-file=${join(dir, 'clamd.conf')}`], { stdio: 'ignore', detached: true });
-    const managed = new ManagedClamd({ clamdPath: '/usr/sbin/clamd', databaseDir: db, dir, maxFileSize: 1024 * 1024, timeoutMs: 5000, log: pino({ level: 'silent' }), audit: {} as AuditStore });
+    // If the new clamd exits once (the old one may still hold the socket), it is restarted, and that exit is audited.
+    const storage = await openStorage({ backend: 'sqlite', path: ':memory:' });
+    const managed = new ManagedClamd({ clamdPath: '/usr/sbin/clamd', databaseDir: db, dir, maxFileSize: 1024 * 1024, timeoutMs: 5000, log: pino({ level: 'silent' }), audit: storage.audit });
     await eventually('the old clamd to write its pid file', async () => {
       try {
         return Number(readFileSync(join(dir, 'clamd.pid'), 'utf8')) === orphan.pid || undefined;
@@ -195,6 +197,7 @@ describe('managed clamd left over from a Palisade that was killed', () => {
       assert.equal(await managed.client.ping(), true);
     } finally {
       await managed.stop();
+      await storage.close();
       if (alive(orphan.pid!)) orphan.kill('SIGKILL');
       rmSync(root, { recursive: true, force: true });
     }
